@@ -1,0 +1,17 @@
+#include "util/status.h"
+
+#include <cstring>
+
+namespace ns {
+
+Status Status::FromErrno(const std::string& what, int err) {
+  StatusCode code = err == ENOENT ? StatusCode::kNotFound : StatusCode::kIoError;
+  return Status(code, what + ": " + std::strerror(err));
+}
+
+std::string Status::ToString() const {
+  if (ok()) return "ok";
+  return message_;
+}
+
+}  // namespace ns
