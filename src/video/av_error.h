@@ -1,0 +1,34 @@
+// Translation of FFmpeg and OpenCV failures into ns::Status, and of a Status into
+// the exit code of a nightshift-video step.
+//
+// Exit codes (the step contract of DESIGN.md):
+//   0  success
+//   2  bad input: missing, empty, unreadable or undecodable file, bad flag value
+//   75 retryable: stopped by SIGTERM after writing a checkpoint (EX_TEMPFAIL)
+//   1  any other failure
+// Pure functions, thread-safe.
+#pragma once
+
+#include <string>
+
+#include "util/status.h"
+
+namespace ns::video {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitBadInput = 2;
+inline constexpr int kExitRetryable = 75;
+
+// "Invalid data found when processing input" etc. for an AVERROR code.
+std::string AvErrorText(int averror);
+
+// Maps an AVERROR to a Status naming `path` and what was being done (`what`):
+// data errors (AVERROR_INVALIDDATA, EOF while opening, decoder not found) become
+// kInvalidArgument, ENOENT becomes kNotFound, the rest kIoError or kInternal.
+Status AvStatus(int averror, const std::string& what, const std::string& path);
+
+// The exit code for a Status (see the table above).
+int ExitCodeFor(const Status& status);
+
+}  // namespace ns::video

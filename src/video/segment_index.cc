@@ -1,0 +1,104 @@
+#include "video/segment_index.h"
+
+#include "util/fs.h"
+
+namespace ns::video {
+
+const SegmentEntry* SegmentIndex::Find(const std::string& path) const {
+  std::string base = BaseName(path);
+  for (const auto& s : segments)
+    if (s.file == base) return &s;
+  return nullptr;
+}
+
+int SegmentIndex::OwnerOf(int64_t frame) const {
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const auto& s = segments[i];
+    if (frame >= s.first_frame && frame < s.first_frame + s.frame_count) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+nlohmann::json ToJson(const SegmentIndex& index) {
+  nlohmann::json segs = nlohmann::json::array();
+  for (const auto& s : index.segments) {
+    segs.push_back({{"file", s.file},
+                    {"first_frame", s.first_frame},
+                    {"frame_count", s.frame_count},
+                    {"overlap_frames", s.overlap_frames},
+                    {"start_time", s.start_time},
+                    {"duration", s.duration}});
+  }
+  return {{"source", index.source}, {"fps", index.fps},       {"frame_count", index.frame_count},
+          {"width", index.width},   {"height", index.height}, {"segments", segs}};
+}
+
+Result<SegmentIndex> SegmentIndexFromJson(const nlohmann::json& j, const std::string& where) {
+  try {
+    SegmentIndex idx;
+    idx.source = j.value("source", "");
+    idx.fps = j.at("fps").get<double>();
+    idx.frame_count = j.at("frame_count").get<int64_t>();
+    idx.width = j.value("width", 0);
+    idx.height = j.value("height", 0);
+    for (const auto& s : j.at("segments")) {
+      SegmentEntry e;
+      e.file = s.at("file").get<std::string>();
+      e.first_frame = s.at("first_frame").get<int64_t>();
+      e.frame_count = s.at("frame_count").get<int64_t>();
+      e.overlap_frames = s.value("overlap_frames", int64_t{0});
+      e.start_time = s.at("start_time").get<double>();
+      e.duration = s.value("duration", 0.0);
+      idx.segments.push_back(e);
+    }
+    return idx;
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Invalid(where + ": not a segment index: " + e.what());
+  }
+}
+
+Result<SegmentIndex> ReadSegmentIndex(const std::string& path) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return Status::NotFound(text.status().message());
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded()) return Status::Invalid(path + ": not valid JSON");
+  return SegmentIndexFromJson(j, path);
+}
+
+std::vector<SegmentPlan> PlanSegments(const std::vector<PacketMark>& packets, double seconds,
+                                      double overlap) {
+  std::vector<SegmentPlan> plans;
+  if (packets.empty()) return plans;
+  // Cut points: packet indices where a new segment starts.
+  std::vector<size_t> starts = {0};
+  double seg_start = packets[0].time;
+  bool seen_key = packets[0].key;
+  for (size_t i = 1; i < packets.size(); ++i) {
+    if (!packets[i].key) continue;
+    if (!seen_key) {  // the first keyframe: the first segment really starts here
+      seen_key = true;
+      seg_start = packets[i].time;
+      continue;
+    }
+    if (packets[i].time - seg_start >= seconds - 1e-9) {
+      starts.push_back(i);
+      seg_start = packets[i].time;
+    }
+  }
+  for (size_t k = 0; k < starts.size(); ++k) {
+    SegmentPlan p;
+    p.begin = starts[k];
+    p.end = k + 1 < starts.size() ? starts[k + 1] : packets.size();
+    p.overlap_end = p.end;
+    if (overlap > 0 && p.end < packets.size()) {
+      double until = packets[p.end].time + overlap;
+      size_t j = p.end + 1;
+      while (j < packets.size() && !(packets[j].key && packets[j].time >= until - 1e-9)) ++j;
+      p.overlap_end = j;
+    }
+    plans.push_back(p);
+  }
+  return plans;
+}
+
+}  // namespace ns::video

@@ -1,0 +1,67 @@
+// SegmentIndex: the segments.json written by `segment` and read by `detect` and
+// `track`, and the pure arithmetic that plans keyframe-aligned cuts.
+//
+// A segment owns frames [first_frame, first_frame + frame_count) of the source, in
+// global numbering; it may also carry `overlap_frames` more frames after those,
+// which belong to the next segment (whole keyframe intervals, so they decode).
+// Value types; thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "util/status.h"
+
+namespace ns::video {
+
+struct SegmentEntry {
+  std::string file;        // base name, e.g. "seg_0000.mkv"
+  int64_t first_frame = 0; // global index of the first owned frame
+  int64_t frame_count = 0; // owned frames
+  int64_t overlap_frames = 0;
+  double start_time = 0;   // seconds from the first frame of the source
+  double duration = 0;     // seconds of owned frames
+};
+
+struct SegmentIndex {
+  std::string source;
+  double fps = 0;
+  int64_t frame_count = 0;  // all owned frames
+  int width = 0;
+  int height = 0;
+  std::vector<SegmentEntry> segments;
+
+  // The entry whose file has the base name of `path`; nullptr if none.
+  const SegmentEntry* Find(const std::string& path) const;
+  // Index of the segment owning global frame `frame`; -1 if outside.
+  int OwnerOf(int64_t frame) const;
+};
+
+nlohmann::json ToJson(const SegmentIndex& index);
+Result<SegmentIndex> SegmentIndexFromJson(const nlohmann::json& j, const std::string& where);
+Result<SegmentIndex> ReadSegmentIndex(const std::string& path);
+
+// One packet of the video stream in demux (decode) order, as the planner sees it.
+struct PacketMark {
+  double time = 0;   // presentation time, seconds from the first frame
+  bool key = false;
+};
+
+// A planned segment: packets [begin, end) are owned, [end, overlap_end) overlap.
+struct SegmentPlan {
+  size_t begin = 0;
+  size_t end = 0;
+  size_t overlap_end = 0;
+};
+
+// Cuts at the first keyframe at least `seconds` after the current segment's start;
+// with `overlap` > 0 each segment also takes the following packets up to the first
+// keyframe at or after (its end time + overlap). Packets before the first keyframe
+// (undecodable) go with the first segment. Empty input gives no segments.
+std::vector<SegmentPlan> PlanSegments(const std::vector<PacketMark>& packets, double seconds,
+                                      double overlap);
+
+}  // namespace ns::video
