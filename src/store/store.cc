@@ -1,0 +1,385 @@
+#include "store/store.h"
+
+#include <sqlite3.h>
+
+#include <cstring>
+
+namespace ns {
+
+namespace {
+
+// Forward-only migrations; index i upgrades user_version i to i+1.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE runs(
+  run_id TEXT PRIMARY KEY,
+  pipeline TEXT NOT NULL,
+  pipeline_file TEXT NOT NULL,
+  spec_hash TEXT NOT NULL,
+  params TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  finished_at INTEGER NOT NULL DEFAULT 0,
+  pid INTEGER NOT NULL DEFAULT 0,
+  host TEXT NOT NULL DEFAULT '',
+  message TEXT NOT NULL DEFAULT '');
+CREATE TABLE tasks(
+  run_id TEXT NOT NULL,
+  task_id TEXT NOT NULL,
+  step TEXT NOT NULL,
+  item TEXT NOT NULL,
+  status TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  argv TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  finished_at INTEGER NOT NULL,
+  message TEXT NOT NULL,
+  PRIMARY KEY(run_id, task_id));
+CREATE TABLE attempts(
+  run_id TEXT NOT NULL,
+  task_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  exit_code INTEGER NOT NULL,
+  signal INTEGER NOT NULL,
+  pid INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  finished_at INTEGER NOT NULL,
+  max_rss_kb INTEGER NOT NULL,
+  cpu_ms INTEGER NOT NULL,
+  message TEXT NOT NULL,
+  PRIMARY KEY(run_id, task_id, attempt));
+CREATE TABLE events(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id TEXT NOT NULL,
+  time INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  task_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  data TEXT NOT NULL);
+CREATE INDEX events_by_run ON events(run_id, id);
+)sql",
+};
+
+constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);
+static_assert(kNumMigrations == Store::kSchemaVersion);
+
+class Stmt {
+ public:
+  explicit Stmt(sqlite3_stmt* s) : s_(s) {}
+  ~Stmt() {
+    if (s_) {
+      sqlite3_reset(s_);
+      sqlite3_clear_bindings(s_);
+    }
+  }
+  Stmt& Bind(const std::string& v) {
+    sqlite3_bind_text(s_, ++i_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int64_t v) {
+    sqlite3_bind_int64(s_, ++i_, v);
+    return *this;
+  }
+  Stmt& Bind(int v) { return Bind(static_cast<int64_t>(v)); }
+  int Step() { return sqlite3_step(s_); }
+  std::string Text(int col) {
+    const unsigned char* p = sqlite3_column_text(s_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(s_, col)) : "";
+  }
+  int64_t Int(int col) { return sqlite3_column_int64(s_, col); }
+  bool ok() const { return s_ != nullptr; }
+
+ private:
+  sqlite3_stmt* s_;
+  int i_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return Status::IoError("cannot open database " + path + ": " + msg);
+  }
+  sqlite3_busy_timeout(db, 30000);
+  std::unique_ptr<Store> s(new Store(db));
+  Status st = s->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+  if (!st.ok()) return Status::IoError("cannot open database " + path + ": " + st.message());
+  st = s->Migrate();
+  if (!st.ok()) return Status::IoError("database " + path + ": " + st.message());
+  return s;
+}
+
+Store::~Store() {
+  for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
+  sqlite3_close(db_);
+}
+
+Status Store::Error(const std::string& what) {
+  return Status::IoError(what + ": " + sqlite3_errmsg(db_));
+}
+
+Status Store::Exec(const std::string& sql) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    return rc == SQLITE_BUSY ? Status::Unavailable(msg) : Status::IoError(msg);
+  }
+  return Status::Ok();
+}
+
+Status Store::Migrate() {
+  int version = 0;
+  {
+    Stmt q(Prepare("PRAGMA user_version"));
+    if (!q.ok()) return Error("read schema version");
+    if (q.Step() == SQLITE_ROW) version = static_cast<int>(q.Int(0));
+  }
+  if (version > kSchemaVersion) {
+    return Status::Invalid("schema version " + std::to_string(version) +
+                           " is newer than this nightshift understands (" +
+                           std::to_string(kSchemaVersion) + "); upgrade nightshift");
+  }
+  if (version == kSchemaVersion) return Status::Ok();
+  return Transaction([&]() -> Status {
+    // Re-read inside the write lock: another process may have migrated meanwhile.
+    int v = 0;
+    {
+      Stmt q(Prepare("PRAGMA user_version"));
+      if (q.Step() == SQLITE_ROW) v = static_cast<int>(q.Int(0));
+    }
+    for (int i = v; i < kSchemaVersion; ++i) {
+      NS_RETURN_IF_ERROR(Exec(kMigrations[i]));
+    }
+    return Exec("PRAGMA user_version=" + std::to_string(kSchemaVersion));
+  });
+}
+
+sqlite3_stmt* Store::Prepare(const char* sql) {
+  for (auto& [s, stmt] : stmts_)
+    if (s == sql) return stmt;
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) != SQLITE_OK) return nullptr;
+  stmts_.emplace_back(sql, stmt);
+  return stmt;
+}
+
+Status Store::Transaction(const std::function<Status()>& fn) {
+  NS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  Status st = fn();
+  if (!st.ok()) {
+    (void)Exec("ROLLBACK");
+    return st;
+  }
+  st = Exec("COMMIT");
+  if (!st.ok()) (void)Exec("ROLLBACK");
+  return st;
+}
+
+#define NS_STEP_DONE(stmt, what)                          \
+  do {                                                    \
+    if (!(stmt).ok()) return Error(what);                 \
+    if ((stmt).Step() != SQLITE_DONE) return Error(what); \
+  } while (0)
+
+Status Store::InsertRun(const RunRow& r) {
+  Stmt q(Prepare(
+      "INSERT INTO runs(run_id,pipeline,pipeline_file,spec_hash,params,status,created_at,"
+      "finished_at,pid,host,message) VALUES(?,?,?,?,?,?,?,?,?,?,?)"));
+  q.Bind(r.run_id).Bind(r.pipeline).Bind(r.pipeline_file).Bind(r.spec_hash).Bind(r.params_json)
+      .Bind(r.status).Bind(r.created_at).Bind(r.finished_at).Bind(r.pid).Bind(r.host).Bind(r.message);
+  NS_STEP_DONE(q, "insert run " + r.run_id);
+  return Status::Ok();
+}
+
+Status Store::UpdateRun(const std::string& run_id, const std::string& status, int64_t finished_at,
+                        const std::string& message) {
+  Stmt q(Prepare("UPDATE runs SET status=?, finished_at=?, message=? WHERE run_id=?"));
+  q.Bind(status).Bind(finished_at).Bind(message).Bind(run_id);
+  NS_STEP_DONE(q, "update run " + run_id);
+  return Status::Ok();
+}
+
+Status Store::SetRunOwner(const std::string& run_id, int64_t pid, const std::string& host) {
+  Stmt q(Prepare("UPDATE runs SET pid=?, host=?, status='running', finished_at=0, message='' WHERE run_id=?"));
+  q.Bind(pid).Bind(host).Bind(run_id);
+  NS_STEP_DONE(q, "update run " + run_id);
+  return Status::Ok();
+}
+
+Status Store::UpsertTask(const TaskRow& t) {
+  Stmt q(Prepare(
+      "INSERT INTO tasks(run_id,task_id,step,item,status,fingerprint,attempts,argv,started_at,"
+      "finished_at,message) VALUES(?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(run_id,task_id) DO UPDATE SET "
+      "status=excluded.status, fingerprint=excluded.fingerprint, attempts=excluded.attempts, "
+      "argv=excluded.argv, started_at=excluded.started_at, finished_at=excluded.finished_at, "
+      "message=excluded.message"));
+  q.Bind(t.run_id).Bind(t.task_id).Bind(t.step).Bind(t.item).Bind(t.status).Bind(t.fingerprint)
+      .Bind(t.attempts).Bind(t.argv_json).Bind(t.started_at).Bind(t.finished_at).Bind(t.message);
+  NS_STEP_DONE(q, "save task " + t.task_id);
+  return Status::Ok();
+}
+
+Status Store::DeleteTask(const std::string& run_id, const std::string& task_id) {
+  Stmt q(Prepare("DELETE FROM tasks WHERE run_id=? AND task_id=?"));
+  q.Bind(run_id).Bind(task_id);
+  NS_STEP_DONE(q, "delete task " + task_id);
+  return Status::Ok();
+}
+
+Status Store::UpsertAttempt(const AttemptRow& a) {
+  Stmt q(Prepare(
+      "INSERT INTO attempts(run_id,task_id,attempt,status,exit_code,signal,pid,started_at,"
+      "finished_at,max_rss_kb,cpu_ms,message) VALUES(?,?,?,?,?,?,?,?,?,?,?,?) "
+      "ON CONFLICT(run_id,task_id,attempt) DO UPDATE SET status=excluded.status, "
+      "exit_code=excluded.exit_code, signal=excluded.signal, pid=excluded.pid, "
+      "finished_at=excluded.finished_at, max_rss_kb=excluded.max_rss_kb, cpu_ms=excluded.cpu_ms, "
+      "message=excluded.message"));
+  q.Bind(a.run_id).Bind(a.task_id).Bind(a.attempt).Bind(a.status).Bind(a.exit_code).Bind(a.signal)
+      .Bind(a.pid).Bind(a.started_at).Bind(a.finished_at).Bind(a.max_rss_kb).Bind(a.cpu_ms)
+      .Bind(a.message);
+  NS_STEP_DONE(q, "save attempt of " + a.task_id);
+  return Status::Ok();
+}
+
+Status Store::AppendEvent(const EventRow& e) {
+  Stmt q(Prepare("INSERT INTO events(run_id,time,kind,task_id,attempt,data) VALUES(?,?,?,?,?,?)"));
+  q.Bind(e.run_id).Bind(e.time).Bind(e.kind).Bind(e.task_id).Bind(e.attempt).Bind(e.data);
+  NS_STEP_DONE(q, "append event");
+  return Status::Ok();
+}
+
+namespace {
+
+RunRow ReadRun(Stmt& q) {
+  RunRow r;
+  r.run_id = q.Text(0);
+  r.pipeline = q.Text(1);
+  r.pipeline_file = q.Text(2);
+  r.spec_hash = q.Text(3);
+  r.params_json = q.Text(4);
+  r.status = q.Text(5);
+  r.created_at = q.Int(6);
+  r.finished_at = q.Int(7);
+  r.pid = q.Int(8);
+  r.host = q.Text(9);
+  r.message = q.Text(10);
+  return r;
+}
+
+constexpr const char* kRunCols =
+    "run_id,pipeline,pipeline_file,spec_hash,params,status,created_at,finished_at,pid,host,message";
+
+}  // namespace
+
+Result<std::optional<RunRow>> Store::GetRun(const std::string& run_id) {
+  static const std::string sql = std::string("SELECT ") + kRunCols + " FROM runs WHERE run_id=?";
+  Stmt q(Prepare(sql.c_str()));
+  if (!q.ok()) return Error("read run");
+  q.Bind(run_id);
+  int rc = q.Step();
+  if (rc == SQLITE_ROW) return std::optional<RunRow>(ReadRun(q));
+  if (rc != SQLITE_DONE) return Error("read run");
+  return std::optional<RunRow>();
+}
+
+Result<std::vector<RunRow>> Store::ListRuns(int limit) {
+  static const std::string sql =
+      std::string("SELECT ") + kRunCols + " FROM runs ORDER BY run_id DESC LIMIT ?";
+  Stmt q(Prepare(sql.c_str()));
+  if (!q.ok()) return Error("list runs");
+  q.Bind(limit);
+  std::vector<RunRow> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadRun(q));
+  if (rc != SQLITE_DONE) return Error("list runs");
+  return out;
+}
+
+Result<std::vector<TaskRow>> Store::ListTasks(const std::string& run_id) {
+  Stmt q(Prepare(
+      "SELECT run_id,task_id,step,item,status,fingerprint,attempts,argv,started_at,finished_at,"
+      "message FROM tasks WHERE run_id=? ORDER BY rowid"));
+  if (!q.ok()) return Error("list tasks");
+  q.Bind(run_id);
+  std::vector<TaskRow> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    TaskRow t;
+    t.run_id = q.Text(0);
+    t.task_id = q.Text(1);
+    t.step = q.Text(2);
+    t.item = q.Text(3);
+    t.status = q.Text(4);
+    t.fingerprint = q.Text(5);
+    t.attempts = static_cast<int>(q.Int(6));
+    t.argv_json = q.Text(7);
+    t.started_at = q.Int(8);
+    t.finished_at = q.Int(9);
+    t.message = q.Text(10);
+    out.push_back(std::move(t));
+  }
+  if (rc != SQLITE_DONE) return Error("list tasks");
+  return out;
+}
+
+Result<std::vector<AttemptRow>> Store::ListAttempts(const std::string& run_id) {
+  Stmt q(Prepare(
+      "SELECT run_id,task_id,attempt,status,exit_code,signal,pid,started_at,finished_at,"
+      "max_rss_kb,cpu_ms,message FROM attempts WHERE run_id=? ORDER BY task_id, attempt"));
+  if (!q.ok()) return Error("list attempts");
+  q.Bind(run_id);
+  std::vector<AttemptRow> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    AttemptRow a;
+    a.run_id = q.Text(0);
+    a.task_id = q.Text(1);
+    a.attempt = static_cast<int>(q.Int(2));
+    a.status = q.Text(3);
+    a.exit_code = static_cast<int>(q.Int(4));
+    a.signal = static_cast<int>(q.Int(5));
+    a.pid = q.Int(6);
+    a.started_at = q.Int(7);
+    a.finished_at = q.Int(8);
+    a.max_rss_kb = q.Int(9);
+    a.cpu_ms = q.Int(10);
+    a.message = q.Text(11);
+    out.push_back(std::move(a));
+  }
+  if (rc != SQLITE_DONE) return Error("list attempts");
+  return out;
+}
+
+Result<std::vector<EventRow>> Store::ListEvents(const std::string& run_id, int64_t after_id) {
+  Stmt q(Prepare(
+      "SELECT id,run_id,time,kind,task_id,attempt,data FROM events WHERE run_id=? AND id>? "
+      "ORDER BY id"));
+  if (!q.ok()) return Error("list events");
+  q.Bind(run_id).Bind(after_id);
+  std::vector<EventRow> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    EventRow e;
+    e.id = q.Int(0);
+    e.run_id = q.Text(1);
+    e.time = q.Int(2);
+    e.kind = q.Text(3);
+    e.task_id = q.Text(4);
+    e.attempt = static_cast<int>(q.Int(5));
+    e.data = q.Text(6);
+    out.push_back(std::move(e));
+  }
+  if (rc != SQLITE_DONE) return Error("list events");
+  return out;
+}
+
+}  // namespace ns

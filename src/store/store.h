@@ -1,0 +1,118 @@
+// Store: the durable record of runs, tasks, attempts and events (SQLite, WAL).
+//
+// One Store object per thread: a Store is not thread-safe, but any number of
+// Stores (in one or many processes) may share one database file; SQLite's WAL
+// and a busy timeout serialise writers. The schema is versioned
+// (PRAGMA user_version) and migrated forward on Open. Every state change the
+// engine makes goes through Transaction(), so a crash leaves either all of a
+// change or none of it.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace ns {
+
+struct RunRow {
+  std::string run_id;
+  std::string pipeline;       // pipeline name
+  std::string pipeline_file;  // absolute path of the spec as given
+  std::string spec_hash;
+  std::string params_json;
+  std::string status;  // running, succeeded, failed, cancelled, lost
+  int64_t created_at = 0;
+  int64_t finished_at = 0;
+  int64_t pid = 0;  // of the engine process driving the run
+  std::string host;
+  std::string message;
+};
+
+struct TaskRow {
+  std::string run_id;
+  std::string task_id;  // "step" or "step/item"
+  std::string step;
+  std::string item;
+  std::string status;  // pending, running, retrying, succeeded, cached, failed, skipped, cancelled
+  std::string fingerprint;
+  int attempts = 0;
+  std::string argv_json;
+  int64_t started_at = 0;
+  int64_t finished_at = 0;
+  std::string message;
+};
+
+struct AttemptRow {
+  std::string run_id;
+  std::string task_id;
+  int attempt = 0;
+  std::string status;  // running, succeeded, failed, retryable, timed_out, signal, cancelled, lost
+  int exit_code = -1;
+  int signal = 0;
+  int64_t pid = 0;
+  int64_t started_at = 0;
+  int64_t finished_at = 0;
+  int64_t max_rss_kb = 0;
+  int64_t cpu_ms = 0;
+  std::string message;
+};
+
+struct EventRow {
+  int64_t id = 0;
+  std::string run_id;
+  int64_t time = 0;
+  std::string kind;
+  std::string task_id;
+  int attempt = 0;
+  std::string data;
+};
+
+class Store {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  // Opens (creating if needed) the database and migrates it. Errors: the folder is
+  // not writable, the file is not a database, or it has a newer schema.
+  static Result<std::unique_ptr<Store>> Open(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Runs `fn` inside BEGIN IMMEDIATE ... COMMIT; rolls back if `fn` fails.
+  Status Transaction(const std::function<Status()>& fn);
+
+  Status InsertRun(const RunRow& r);
+  Status UpdateRun(const std::string& run_id, const std::string& status, int64_t finished_at,
+                   const std::string& message);
+  Status SetRunOwner(const std::string& run_id, int64_t pid, const std::string& host);
+  Status UpsertTask(const TaskRow& t);
+  Status DeleteTask(const std::string& run_id, const std::string& task_id);
+  Status UpsertAttempt(const AttemptRow& a);
+  Status AppendEvent(const EventRow& e);
+
+  Result<std::optional<RunRow>> GetRun(const std::string& run_id);
+  // Newest first.
+  Result<std::vector<RunRow>> ListRuns(int limit);
+  Result<std::vector<TaskRow>> ListTasks(const std::string& run_id);
+  Result<std::vector<AttemptRow>> ListAttempts(const std::string& run_id);
+  Result<std::vector<EventRow>> ListEvents(const std::string& run_id, int64_t after_id);
+
+ private:
+  explicit Store(sqlite3* db) : db_(db) {}
+  Status Exec(const std::string& sql);
+  Status Migrate();
+  sqlite3_stmt* Prepare(const char* sql);  // cached; nullptr on error (see last_error_)
+  Status Error(const std::string& what);
+
+  sqlite3* db_;  // owned
+  std::vector<std::pair<const char*, sqlite3_stmt*>> stmts_;
+};
+
+}  // namespace ns

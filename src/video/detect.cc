@@ -1,0 +1,211 @@
+#include "video/detect.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <opencv2/core.hpp>
+
+#include "util/fs.h"
+#include "video/decoder.h"
+#include "video/segment_index.h"
+
+namespace ns::video {
+namespace {
+
+constexpr char kCheckpointFile[] = "detect.ckpt.json";
+constexpr char kPartialFile[] = "detections.partial.jsonl";
+
+// What must match for a checkpoint to be reused.
+std::string Fingerprint(const DetectOptions& o) {
+  const DetectorOptions& d = o.detector;
+  std::ostringstream s;
+  s << BaseName(o.input) << "|" << d.kind << "|" << o.stride << "|" << d.confidence << "|" << d.nms
+    << "|" << d.hog_scale << "|" << d.hog_stride << "|" << d.mog2_history << "|"
+    << d.mog2_var_threshold << "|" << d.min_area << "|" << BaseName(d.model) << "|" << d.decode
+    << "|" << d.input_width << "x" << d.input_height << "|" << d.scale << "|" << d.swap_rb << "|"
+    << d.tiles_x << "x" << d.tiles_y << "|" << o.max_frames;
+  for (int c : d.classes) s << "," << c;
+  return s.str();
+}
+
+class Progress {
+ public:
+  explicit Progress(std::string path) : path_(std::move(path)) {}
+  void Report(double fraction, const std::string& msg) {
+    if (path_.empty()) return;
+    std::FILE* f = std::fopen(path_.c_str(), "a");
+    if (!f) return;  // progress is best effort
+    std::fprintf(f, "progress %.3f %s\n", std::min(1.0, std::max(0.0, fraction)), msg.c_str());
+    std::fclose(f);
+  }
+
+ private:
+  std::string path_;
+};
+
+struct Checkpoint {
+  int64_t next_local = 0;  // frames of the input already consumed
+  int64_t detections = 0;  // lines of the partial file that belong to it
+};
+
+Result<std::vector<std::string>> LoadCheckpoint(const DetectOptions& o, Checkpoint* ck) {
+  std::vector<std::string> lines;
+  std::string path = o.checkpoint_dir + "/" + kCheckpointFile;
+  if (o.checkpoint_dir.empty() || !PathExists(path)) return lines;
+  auto text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded() || j.value("fingerprint", "") != Fingerprint(o)) return lines;  // stale
+  Checkpoint c;
+  c.next_local = j.value("next_local", int64_t{0});
+  c.detections = j.value("detections", int64_t{0});
+  std::ifstream in(o.checkpoint_dir + "/" + kPartialFile);
+  std::string line;
+  while (static_cast<int64_t>(lines.size()) < c.detections && std::getline(in, line))
+    lines.push_back(line);
+  if (static_cast<int64_t>(lines.size()) != c.detections) return std::vector<std::string>{};
+  *ck = c;
+  return lines;
+}
+
+Status SaveCheckpoint(const DetectOptions& o, const Checkpoint& c,
+                      const std::vector<std::string>& lines) {
+  if (o.checkpoint_dir.empty()) return Status::Ok();
+  NS_RETURN_IF_ERROR(MakeDirs(o.checkpoint_dir));
+  std::string all;
+  for (const auto& l : lines) all += l + "\n";
+  NS_RETURN_IF_ERROR(WriteFileAtomic(o.checkpoint_dir + "/" + kPartialFile, all));
+  nlohmann::json j = {{"fingerprint", Fingerprint(o)},
+                      {"next_local", c.next_local},
+                      {"detections", c.detections}};
+  return WriteFileAtomic(o.checkpoint_dir + "/" + kCheckpointFile, j.dump(2) + "\n");
+}
+
+}  // namespace
+
+Result<DetectSummary> RunDetect(const DetectOptions& o) {
+  if (o.stride < 1) return Status::Invalid("--stride must be >= 1");
+  if (o.checkpoint_every < 1) return Status::Invalid("--checkpoint-every must be >= 1");
+  if (o.out_dir.empty()) return Status::Invalid("no output folder: pass --out or set NIGHTSHIFT_OUTPUT_DIR");
+  auto start = std::chrono::steady_clock::now();
+  cv::setNumThreads(o.threads);
+
+  // Where this input sits in the whole video.
+  int64_t first_frame = 0, owned = -1, overlap = 0;
+  double start_time = 0;
+  if (!o.index_path.empty()) {
+    auto index = ReadSegmentIndex(o.index_path);
+    if (!index.ok()) return index.status();
+    const SegmentEntry* e = index->Find(o.input);
+    if (!e) return Status::Invalid(o.input + ": not listed in " + o.index_path);
+    first_frame = e->first_frame;
+    owned = e->frame_count;
+    overlap = e->overlap_frames;
+    start_time = e->start_time;
+  }
+
+  Decoder::Options dopt;
+  dopt.threads = o.threads;
+  auto dec = Decoder::Open(o.input, dopt);
+  if (!dec.ok()) return dec.status();
+  auto detector = MakeDetector(o.detector);
+  if (!detector.ok()) return detector.status();
+
+  const StreamInfo& info = (*dec)->info();
+  int64_t expected = owned >= 0 ? owned + overlap : info.header_frames;
+  if (expected <= 0 && info.header_duration > 0 && info.avg_fps > 0)
+    expected = std::llround(info.header_duration * info.avg_fps);
+  if (o.max_frames >= 0 && (expected <= 0 || expected > o.max_frames)) expected = o.max_frames;
+
+  Checkpoint ck;
+  auto restored = LoadCheckpoint(o, &ck);
+  if (!restored.ok()) return restored.status();
+  std::vector<std::string> lines = std::move(*restored);
+
+  Progress progress(o.progress_file);
+  DetectSummary sum;
+  sum.resumed_from = ck.next_local;
+  if (ck.next_local > 0)
+    progress.Report(expected > 0 ? double(ck.next_local) / expected : 0,
+                    "resumed at frame " + std::to_string(ck.next_local));
+  VideoFrame frame;
+  int64_t local = 0;
+  int64_t processed_first = -1, processed_last = -1;
+  while (o.max_frames < 0 || local < o.max_frames) {
+    auto more = (*dec)->Next(&frame);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    local = frame.index;
+    int64_t global = first_frame + local;
+    bool sampled = global % o.stride == 0;
+    if (processed_first < 0) processed_first = global;
+    processed_last = global;
+    if (local < ck.next_local) {  // already done by an earlier attempt
+      if (sampled && (*detector)->Stateful()) NS_RETURN_IF_ERROR((*detector)->Learn(frame.bgr));
+      ++local;
+      continue;
+    }
+    if (sampled) {
+      auto dets = (*detector)->Detect(frame.bgr);
+      if (!dets.ok()) return Status(dets.status().code(), o.input + ": frame " + std::to_string(global) + ": " + dets.status().message());
+      for (Detection& d : *dets) {
+        d.frame = global;
+        d.time = start_time + frame.time;
+        lines.push_back(ToJsonLine(d));
+      }
+      ++sum.frames_processed;
+    }
+    ++local;
+    ++sum.frames_decoded;
+    bool stopping = (o.stop && o.stop->load()) || (o.stop_after >= 0 && local >= o.stop_after);
+    if (local % o.checkpoint_every == 0 || stopping) {
+      ck.next_local = local;
+      ck.detections = static_cast<int64_t>(lines.size());
+      NS_RETURN_IF_ERROR(SaveCheckpoint(o, ck, lines));
+      progress.Report(expected > 0 ? double(local) / expected : 0,
+                      "frame " + std::to_string(local) + (expected > 0 ? "/" + std::to_string(expected) : ""));
+    }
+    if (stopping) {
+      return Status::Unavailable(o.input + ": stopped at frame " + std::to_string(local) +
+                                 (o.checkpoint_dir.empty() ? " (no checkpoint folder)"
+                                                           : "; checkpoint written, rerun resumes there"));
+    }
+  }
+  if (local == 0) return Status::Invalid(o.input + ": no video frame could be decoded");
+
+  sum.frames_lost = (*dec)->frames_lost();
+  if (expected > 0 && o.max_frames < 0 && expected > local) sum.frames_lost = std::max(sum.frames_lost, expected - local);
+  sum.detections = static_cast<int64_t>(lines.size());
+  sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  sum.fps = sum.seconds > 0 ? sum.frames_processed / sum.seconds : 0;
+
+  NS_RETURN_IF_ERROR(MakeDirs(o.out_dir));
+  std::string all;
+  for (const auto& l : lines) all += l + "\n";
+  NS_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/detections.jsonl", all));
+  nlohmann::json meta = {
+      {"input", BaseName(o.input)},
+      {"detector", o.detector.kind},
+      {"stride", o.stride},
+      {"first_frame", first_frame},
+      {"owned_frames", owned >= 0 ? owned : local},
+      {"processed_first", processed_first},
+      {"processed_last", processed_last},
+      {"frames_decoded", local},
+      {"frames_lost", sum.frames_lost},
+      {"decode_errors", (*dec)->decode_errors()},
+      {"detections", sum.detections},
+      {"resumed_from", sum.resumed_from},
+      {"seconds", sum.seconds},
+      {"fps", sum.fps},
+      {"width", frame.bgr.cols},
+      {"height", frame.bgr.rows}};
+  NS_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/detect.json", meta.dump(2) + "\n"));
+  progress.Report(1.0, "done: " + std::to_string(sum.detections) + " detections");
+  return sum;
+}
+
+}  // namespace ns::video
