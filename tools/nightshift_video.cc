@@ -1,0 +1,188 @@
+// nightshift-video: the video steps of a nightshift pipeline (see docs/video.md).
+// Thin: parses flags per subcommand and calls ns_video. Exit codes: 0 ok,
+// 2 bad input, 75 retryable (stopped by SIGTERM after a checkpoint), 1 other.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "util/fs.h"
+#include "util/strings.h"
+#include "video/av_error.h"
+#include "video/detect.h"
+#include "video/probe.h"
+#include "video/segment.h"
+
+namespace {
+
+using ns::Status;
+namespace v = ns::video;
+
+std::atomic<bool> g_stop{false};
+void OnSigterm(int) { g_stop.store(true); }
+
+std::string EnvOr(const char* name, const std::string& fallback = "") {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+int Fail(const Status& st) {
+  std::fprintf(stderr, "nightshift-video: %s\n", st.message().c_str());
+  return v::ExitCodeFor(st);
+}
+
+// Resolves --out (default $NIGHTSHIFT_OUTPUT_DIR) and creates it.
+Status OutDir(std::string* out) {
+  if (out->empty()) *out = EnvOr("NIGHTSHIFT_OUTPUT_DIR");
+  if (out->empty()) return Status::Invalid("no output folder: pass --out DIR or set NIGHTSHIFT_OUTPUT_DIR");
+  return ns::MakeDirs(*out);
+}
+
+void AddOut(CLI::App* app, std::string* out) {
+  app->add_option("--out", *out, "Output folder (default: $NIGHTSHIFT_OUTPUT_DIR)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"nightshift-video: video steps for nightshift pipelines (probe, segment, detect, "
+               "track, analyse, render, report).\nExit codes: 0 ok, 2 bad input, 75 retryable "
+               "(stopped by SIGTERM, checkpoint written), 1 other failure."};
+  app.require_subcommand(1);
+
+  // probe
+  std::string probe_in, probe_out;
+  bool probe_decode = false;
+  CLI::App* probe = app.add_subcommand("probe", "Measure a video: container, codec, size, real fps, "
+                                                "duration, frame count, keyframes, rotation. "
+                                                "Prints JSON and writes probe.json.");
+  probe->add_option("--input", probe_in, "Video file")->required();
+  probe->add_flag("--decode", probe_decode, "Decode every frame to count frames (default: only when "
+                                            "the header's count disagrees with the packets)");
+  probe->add_option("--out", probe_out, "Output folder (default: $NIGHTSHIFT_OUTPUT_DIR; if neither, "
+                                        "only print)");
+
+  // segment
+  std::string seg_in, seg_out;
+  v::SegmentOptions seg_opt;
+  CLI::App* segment = app.add_subcommand("segment", "Split at keyframes by stream copy (no re-encode) "
+                                                    "into seg_NNNN.mkv plus segments.json.");
+  segment->add_option("--input", seg_in, "Video file")->required();
+  segment->add_option("--seconds", seg_opt.seconds, "Target segment length; cuts wait for the next "
+                                                    "keyframe")->capture_default_str();
+  segment->add_option("--overlap", seg_opt.overlap, "Seconds of the next segment to append (rounded "
+                                                    "up to whole keyframe intervals)")->capture_default_str();
+  AddOut(segment, &seg_out);
+
+  // detect
+  v::DetectOptions det;
+  std::string det_tiles = "1x1", det_input_size = "320x320", det_mean = "0,0,0", det_classes, det_names;
+  bool det_bgr = false;
+  CLI::App* detect = app.add_subcommand("detect", "Detect people (and ball, with a model that has it) "
+                                                  "and write detections.jsonl + detect.json.");
+  detect->add_option("--input", det.input, "A segment file (with --index) or a whole video")->required();
+  detect->add_option("--index", det.index_path, "segments.json, to number frames over the whole video");
+  detect->add_option("--detector", det.detector.kind, "hog | mog2 | dnn")->capture_default_str();
+  detect->add_option("--stride", det.stride, "Run on every N-th global frame")->capture_default_str();
+  detect->add_option("--threads", det.threads, "Decoder and OpenCV threads")->capture_default_str();
+  detect->add_option("--checkpoint-every", det.checkpoint_every,
+                     "Frames between checkpoints into $NIGHTSHIFT_CHECKPOINT_DIR")->capture_default_str();
+  detect->add_option("--checkpoint-dir", det.checkpoint_dir, "Checkpoint folder (default: "
+                                                             "$NIGHTSHIFT_CHECKPOINT_DIR)");
+  detect->add_option("--max-frames", det.max_frames, "Stop after N frames of the input (0..N-1)");
+  detect->add_option("--stop-after", det.stop_after, "Testing aid: behave as if SIGTERM arrived after N frames");
+  detect->add_option("--confidence", det.detector.confidence, "Minimum score (default: hog 0, mog2 0, dnn 0.4)");
+  detect->add_option("--nms", det.detector.nms, "NMS IoU threshold")->capture_default_str();
+  detect->add_option("--hog-scale", det.detector.hog_scale, "HOG pyramid scale step")->capture_default_str();
+  detect->add_option("--min-area", det.detector.min_area, "mog2: smallest blob in pixels")->capture_default_str();
+  detect->add_option("--model", det.detector.model, "dnn: .weights (Darknet, with --config) or .onnx");
+  detect->add_option("--config", det.detector.config, "dnn: Darknet .cfg");
+  detect->add_option("--decode", det.detector.decode, "dnn output layout: yolo | fastestdet")->capture_default_str();
+  detect->add_option("--input-size", det_input_size, "dnn input WxH")->capture_default_str();
+  detect->add_option("--scale", det.detector.scale, "dnn pixel scale")->capture_default_str();
+  detect->add_option("--mean", det_mean, "dnn mean to subtract, B,G,R")->capture_default_str();
+  detect->add_flag("--bgr", det_bgr, "dnn: feed BGR (default: swap to RGB)");
+  detect->add_option("--classes", det_classes, "dnn: keep only these class ids, e.g. 0,32");
+  detect->add_option("--names", det_names, "dnn: class names file, one a line (e.g. coco.names)");
+  detect->add_option("--tiles", det_tiles, "dnn: CxR tiles (10% overlap) plus the whole frame, for small "
+                                           "players")->capture_default_str();
+  AddOut(detect, &det.out_dir);
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*probe) {
+    auto r = v::Probe(probe_in, probe_decode);
+    if (!r.ok()) return Fail(r.status());
+    std::string text = v::ToJson(*r).dump(2) + "\n";
+    std::fputs(text.c_str(), stdout);
+    if (probe_out.empty()) probe_out = EnvOr("NIGHTSHIFT_OUTPUT_DIR");
+    if (!probe_out.empty()) {
+      Status st = ns::MakeDirs(probe_out);
+      if (st.ok()) st = ns::WriteFileAtomic(probe_out + "/probe.json", text);
+      if (!st.ok()) return Fail(st);
+    }
+    if (r->frames_lost > 0)
+      std::fprintf(stderr, "nightshift-video: %s: %lld frames could not be decoded\n", probe_in.c_str(),
+                   static_cast<long long>(r->frames_lost));
+    return 0;
+  }
+  if (*segment) {
+    Status st = OutDir(&seg_out);
+    if (!st.ok()) return Fail(st);
+    auto r = v::SegmentVideo(seg_in, seg_out, seg_opt);
+    if (!r.ok()) return Fail(r.status());
+    std::printf("%zu segments, %lld frames -> %s\n", r->segments.size(),
+                static_cast<long long>(r->frame_count), seg_out.c_str());
+    return 0;
+  }
+  if (*detect) {
+    Status st = OutDir(&det.out_dir);
+    if (!st.ok()) return Fail(st);
+    if (det.checkpoint_dir.empty()) det.checkpoint_dir = EnvOr("NIGHTSHIFT_CHECKPOINT_DIR");
+    det.progress_file = EnvOr("NIGHTSHIFT_PROGRESS_FILE");
+    int w = 0, h = 0, tx = 0, ty = 0;
+    if (std::sscanf(det_input_size.c_str(), "%dx%d", &w, &h) != 2)
+      return Fail(Status::Invalid("--input-size must be WxH, not '" + det_input_size + "'"));
+    if (std::sscanf(det_tiles.c_str(), "%dx%d", &tx, &ty) != 2)
+      return Fail(Status::Invalid("--tiles must be CxR, not '" + det_tiles + "'"));
+    double b = 0, g = 0, r = 0;
+    if (std::sscanf(det_mean.c_str(), "%lf,%lf,%lf", &b, &g, &r) != 3)
+      return Fail(Status::Invalid("--mean must be B,G,R, not '" + det_mean + "'"));
+    det.detector.input_width = w;
+    det.detector.input_height = h;
+    det.detector.tiles_x = tx;
+    det.detector.tiles_y = ty;
+    det.detector.mean = cv::Scalar(b, g, r);
+    det.detector.swap_rb = !det_bgr;
+    for (const std::string& c : ns::Split(det_classes, ',')) {
+      if (c.empty()) continue;
+      try {
+        det.detector.classes.push_back(std::stoi(c));
+      } catch (const std::exception&) {
+        return Fail(Status::Invalid("--classes must be ids like 0,32, not '" + det_classes + "'"));
+      }
+    }
+    if (!det_names.empty()) {
+      auto text = ns::ReadFile(det_names);
+      if (!text.ok()) return Fail(Status::NotFound(text.status().message()));
+      for (const std::string& n : ns::Split(*text, '\n'))
+        if (!ns::Trim(n).empty()) det.detector.names.emplace_back(ns::Trim(n));
+    }
+    std::signal(SIGTERM, OnSigterm);
+    det.stop = &g_stop;
+    auto r2 = v::RunDetect(det);
+    if (!r2.ok()) return Fail(r2.status());
+    std::printf("%lld frames, %lld processed, %lld detections, %.1f fps, %lld lost%s\n",
+                static_cast<long long>(r2->frames_decoded), static_cast<long long>(r2->frames_processed),
+                static_cast<long long>(r2->detections), r2->fps, static_cast<long long>(r2->frames_lost),
+                r2->resumed_from > 0 ? (" (resumed at frame " + std::to_string(r2->resumed_from) + ")").c_str() : "");
+    if (r2->frames_lost > 0)
+      std::fprintf(stderr, "nightshift-video: %s: %lld frames could not be decoded\n", det.input.c_str(),
+                   static_cast<long long>(r2->frames_lost));
+    return 0;
+  }
+  return 1;
+}
