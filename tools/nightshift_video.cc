@@ -15,6 +15,7 @@
 #include "video/detect.h"
 #include "video/probe.h"
 #include "video/segment.h"
+#include "video/track.h"
 
 namespace {
 
@@ -111,6 +112,22 @@ int main(int argc, char** argv) {
                                            "players")->capture_default_str();
   AddOut(detect, &det.out_dir);
 
+  // track
+  v::TrackStepOptions trk;
+  CLI::App* track = app.add_subcommand("track", "Join detections (all segments) into tracks with stable "
+                                                "ids; writes tracks.jsonl and tracks.json.");
+  track->add_option("--input", trk.input, "The detect step's folder (one folder per segment), one "
+                                          "detect folder, or a detections.jsonl")->required();
+  track->add_option("--stride", trk.stride, "Stride of a bare .jsonl input")->capture_default_str();
+  track->add_option("--min-hits", trk.tracker.min_hits, "Matched frames before a track is born")->capture_default_str();
+  track->add_option("--max-misses", trk.tracker.max_misses, "Processed frames without a match before a "
+                                                            "track dies")->capture_default_str();
+  track->add_option("--iou-gate", trk.tracker.iou_gate, "Smallest IoU to match")->capture_default_str();
+  track->add_option("--max-distance", trk.tracker.max_distance, "Or largest centre distance, in box "
+                                                                "heights")->capture_default_str();
+  track->add_option("--class", trk.tracker.cls, "Class to track (empty: all)")->capture_default_str();
+  AddOut(track, &trk.out_dir);
+
   CLI11_PARSE(app, argc, argv);
 
   if (*probe) {
@@ -182,6 +199,16 @@ int main(int argc, char** argv) {
     if (r2->frames_lost > 0)
       std::fprintf(stderr, "nightshift-video: %s: %lld frames could not be decoded\n", det.input.c_str(),
                    static_cast<long long>(r2->frames_lost));
+    return 0;
+  }
+  if (*track) {
+    Status st = OutDir(&trk.out_dir);
+    if (!st.ok()) return Fail(st);
+    auto r = v::RunTrack(trk);
+    if (!r.ok()) return Fail(r.status());
+    std::printf("%d segments, %lld frames, %lld detections -> %d tracks (%lld boxes)\n", r->segments,
+                static_cast<long long>(r->frames), static_cast<long long>(r->detections), r->tracks,
+                static_cast<long long>(r->boxes));
     return 0;
   }
   return 1;

@@ -1,0 +1,42 @@
+#include "engine/event_queue.h"
+
+namespace ns {
+
+void EventQueue::OnAttemptFinished(const AttemptResult& result) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    results_.push_back(result);
+  }
+  cv_.notify_all();
+}
+
+void EventQueue::RequestCancel() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    cancel_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool EventQueue::cancel_requested() {
+  std::lock_guard<std::mutex> g(mu_);
+  return cancel_;
+}
+
+std::deque<AttemptResult> EventQueue::Wait(TimeMs deadline) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (results_.empty() && !(cancel_ && !cancel_seen_)) clock_->WaitUntil(lock, cv_, deadline);
+  if (cancel_) cancel_seen_ = true;
+  std::deque<AttemptResult> out;
+  out.swap(results_);
+  return out;
+}
+
+std::deque<AttemptResult> EventQueue::TakeAll() {
+  std::lock_guard<std::mutex> g(mu_);
+  std::deque<AttemptResult> out;
+  out.swap(results_);
+  return out;
+}
+
+}  // namespace ns

@@ -1,0 +1,869 @@
+#include "engine/scheduler.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "util/fs.h"
+#include "util/hash.h"
+#include "util/strings.h"
+
+namespace ns {
+
+using nlohmann::json;
+
+const char* RunStatusName(RunStatus s) {
+  switch (s) {
+    case RunStatus::kSucceeded: return "succeeded";
+    case RunStatus::kFailed: return "failed";
+    case RunStatus::kCancelled: return "cancelled";
+  }
+  return "?";
+}
+
+struct Scheduler::Task {
+  size_t index = 0;
+  size_t step = 0;
+  std::string id;          // "step" or "step/item"
+  std::string key;         // "step" or "step.item": log and staging names
+  std::string item;        // folder name of a foreach item; "" otherwise
+  std::string item_value;  // ${item}
+  std::string status = "pending";
+  std::vector<std::string> argv;
+  std::string fingerprint;
+  int attempts = 0;  // attempts made so far, earlier runs of a resumed run included
+  uint64_t handle = 0;
+  std::vector<int> gpus;
+  TimeMs started_at = 0;
+  TimeMs finished_at = 0;
+  std::string message;
+  struct Attempt {
+    int n = 0;
+    std::string outcome;
+    int exit_code = -1;
+    int signal = 0;
+    TimeMs started_at = 0;
+    TimeMs finished_at = 0;
+    int64_t max_rss_kb = 0;
+    int64_t cpu_ms = 0;
+    std::string message;
+  };
+  std::vector<Attempt> history;
+};
+
+struct Scheduler::StepState {
+  enum class Phase { kWaiting, kRunning, kDone };
+  Phase phase = Phase::kWaiting;
+  std::vector<size_t> tasks;
+  size_t remaining = 0;
+  std::string status = "waiting";  // waiting, running, succeeded, failed, skipped, cancelled
+  std::deque<size_t> ready;
+  std::string fingerprint;
+  TimeMs started_at = 0;
+  TimeMs finished_at = 0;
+};
+
+Scheduler::Scheduler(const spec::Pipeline& pipeline, RunConfig config, Store* store,
+                     Executor* executor, Clock* clock, EventQueue* events, RunObserver* observer)
+    : pipeline_(pipeline),
+      config_(std::move(config)),
+      store_(store),
+      executor_(executor),
+      clock_(clock),
+      events_(events),
+      observer_(observer),
+      rng_(config_.seed ? config_.seed : 0x9E3779B97F4A7C15ull) {
+  steps_.resize(pipeline_.steps.size());
+  free_ = executor_->capacity();
+  gpu_busy_.assign(static_cast<size_t>(std::max(0, free_.gpus)), false);
+  run_dir_ = config_.layout.RunDir(config_.run_id);
+}
+
+Scheduler::~Scheduler() = default;
+
+// ---------------------------------------------------------------- recording
+
+Status Scheduler::SaveTask(const Task& t) {
+  TaskRow row;
+  row.run_id = config_.run_id;
+  row.task_id = t.id;
+  row.step = pipeline_.steps[t.step].id;
+  row.item = t.item;
+  row.status = t.status;
+  row.fingerprint = t.fingerprint;
+  row.attempts = t.attempts;
+  row.argv_json = json(t.argv).dump();
+  row.started_at = t.started_at;
+  row.finished_at = t.finished_at;
+  row.message = t.message;
+  return store_->UpsertTask(row);
+}
+
+Status Scheduler::SaveAttempt(const Task& t, const AttemptResult* r, const std::string& status) {
+  AttemptRow a;
+  a.run_id = config_.run_id;
+  a.task_id = t.id;
+  a.attempt = t.attempts;
+  a.status = status;
+  a.started_at = t.started_at;
+  if (r) {
+    a.exit_code = r->exit_code;
+    a.signal = r->signal;
+    a.pid = r->pid;
+    a.finished_at = clock_->Now();
+    a.max_rss_kb = r->max_rss_kb;
+    a.cpu_ms = r->cpu_ms;
+    a.message = r->message;
+  }
+  return store_->UpsertAttempt(a);
+}
+
+Status Scheduler::Event(const std::string& kind, const Task* t, const std::string& data) {
+  EventRow e;
+  e.run_id = config_.run_id;
+  e.time = clock_->Now();
+  e.kind = kind;
+  if (t) {
+    e.task_id = t->id;
+    e.attempt = t->attempts;
+  }
+  e.data = data;
+  return store_->AppendEvent(e);
+}
+
+// ---------------------------------------------------------------- templates
+
+spec::Resolver Scheduler::MakeResolver(const Task& t) {
+  return [this, &t](const spec::TemplatePart& p) -> Result<spec::RefValue> {
+    spec::RefValue v;
+    switch (p.kind) {
+      case spec::RefKind::kParam: {
+        auto it = config_.params.find(p.name);
+        if (it == config_.params.end()) return Status::Invalid("no value for " + p.text);
+        if (it->second.type == spec::ParamType::kList) {
+          v.is_list = true;
+          v.list = it->second.list;
+        } else {
+          v.scalar = it->second.scalar;
+        }
+        return v;
+      }
+      case spec::RefKind::kStepOutput:
+        v.scalar = config_.layout.StepDir(config_.run_id, p.name);
+        return v;
+      case spec::RefKind::kItem:
+        v.scalar = t.item_value;
+        return v;
+      case spec::RefKind::kRunId:
+        v.scalar = config_.run_id;
+        return v;
+      case spec::RefKind::kPipelineDir:
+        v.scalar = pipeline_.dir;
+        return v;
+    }
+    return Status::Internal("bad reference");
+  };
+}
+
+Result<std::vector<std::string>> Scheduler::RenderArgv(const spec::Step& step, const Task& t) {
+  std::vector<std::string> argv;
+  if (step.is_shell()) {
+    if (step.shell == "bash") argv = {"bash", "-eo", "pipefail", "-c", step.script};
+    else if (step.shell == "sh") argv = {"sh", "-e", "-c", step.script};
+    else argv = {step.shell, "-c", step.script};
+    return argv;
+  }
+  auto resolve = MakeResolver(t);
+  for (const auto& w : step.run) {
+    auto words = spec::RenderWord(w, resolve);
+    if (!words.ok()) return words.status();
+    for (auto& x : words.value()) argv.push_back(std::move(x));
+  }
+  if (argv.empty()) return Status::Invalid("the command is empty after substitution");
+  // A relative program path is relative to the pipeline file's folder.
+  if (argv[0].find('/') != std::string::npos && argv[0][0] != '/') {
+    argv[0] = pipeline_.dir + "/" + argv[0];
+  }
+  return argv;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Scheduler::RenderEnv(const spec::Step& step,
+                                                                              const Task& t) {
+  std::vector<std::pair<std::string, std::string>> env;
+  auto resolve = MakeResolver(t);
+  for (const auto& e : step.env) {
+    auto v = spec::RenderString(e.value, resolve);
+    if (!v.ok()) return v.status();
+    env.emplace_back(e.name, std::move(v.value()));
+  }
+  return env;
+}
+
+Result<std::string> Scheduler::Fingerprint(const spec::Step& step, const Task& t,
+                                           const std::vector<std::pair<std::string, std::string>>& env) {
+  Hasher h;
+  h.Add("nightshift-task-v1");
+  h.Add(step.id);
+  h.Add(t.item);
+  // Paths inside this run are named relative to it, so the fingerprint does not
+  // depend on the run id or the root.
+  auto normal = [this](const std::string& s) {
+    std::string out = s;
+    for (size_t pos; (pos = out.find(run_dir_)) != std::string::npos;) out.replace(pos, run_dir_.size(), "<run>");
+    return out;
+  };
+  std::vector<std::string> words;
+  h.Add("argv");
+  for (const auto& a : t.argv) {
+    h.Add(normal(a));
+    words.push_back(a);
+  }
+  h.Add("env");
+  for (const auto& [k, v] : env) {
+    h.Add(k);
+    h.Add(normal(v));
+    words.push_back(v);
+  }
+  // Params a shell script reads from NIGHTSHIFT_PARAM_<NAME>.
+  if (step.is_shell()) {
+    for (const auto& [name, value] : config_.params) {
+      if (step.script.find("NIGHTSHIFT_PARAM_" + ToUpper(name)) != std::string::npos) {
+        h.Add(name);
+        h.Add(value.type == spec::ParamType::kList ? Join(value.list, "\n") : value.scalar);
+        words.push_back(value.scalar);
+      }
+    }
+  }
+  // Contents of the input files named by argv and env (outside this run) and of
+  // path params; upstream outputs are covered by the upstream fingerprints.
+  std::set<std::string> path_params;
+  for (const auto& [name, value] : config_.params)
+    if (value.type == spec::ParamType::kPath) path_params.insert(value.scalar);
+  h.Add("inputs");
+  for (const auto& w : words) {
+    if (w.empty() || w[0] != '/' || StartsWith(w, run_dir_ + "/") || w == run_dir_) continue;
+    bool hash_it = path_params.count(w) ? PathExists(w) : IsRegularFile(w);
+    if (!hash_it) continue;
+    auto it = input_hash_cache_.find(w);
+    if (it == input_hash_cache_.end()) {
+      Result<std::string> hv = HashPath(w);
+      if (!hv.ok()) return hv.status();
+      it = input_hash_cache_.emplace(w, hv.value()).first;
+    }
+    h.Add(w);
+    h.Add(it->second);
+  }
+  h.Add("upstream");
+  for (const auto& dep : step.needs) {
+    for (size_t i = 0; i < pipeline_.steps.size(); ++i)
+      if (pipeline_.steps[i].id == dep) h.Add(steps_[i].fingerprint);
+  }
+  return h.HexDigest();
+}
+
+// ---------------------------------------------------------------- expansion
+
+std::string Scheduler::OutputDirOf(const Task& t) const {
+  std::string dir = config_.layout.StepDir(config_.run_id, pipeline_.steps[t.step].id);
+  return t.item.empty() ? dir : dir + "/" + t.item;
+}
+
+namespace {
+
+// Expands a relative glob (components separated by '/') under `base`.
+void GlobUnder(const std::string& base, const std::vector<std::string>& comps, size_t i,
+               std::vector<std::string>* out) {
+  auto names = ListDir(base);
+  if (!names.ok()) return;
+  for (const auto& n : names.value()) {
+    if (n == "_task.json") continue;
+    if (!GlobMatch(comps[i], n)) continue;
+    std::string p = base + "/" + n;
+    if (i + 1 == comps.size()) out->push_back(p);
+    else if (IsDirectory(p)) GlobUnder(p, comps, i + 1, out);
+  }
+}
+
+}  // namespace
+
+Status Scheduler::ExpandItems(size_t si, std::vector<std::pair<std::string, std::string>>* items) {
+  const spec::Step& step = pipeline_.steps[si];
+  std::set<std::string> taken;
+  auto add = [&](const std::string& value, const std::string& name_source) {
+    items->emplace_back(ItemFolderName(name_source, &taken), value);
+  };
+  switch (step.foreach.kind) {
+    case spec::ForeachKind::kNone:
+      items->emplace_back("", "");
+      break;
+    case spec::ForeachKind::kLiteral:
+      for (const auto& v : step.foreach.literal) add(v, v);
+      break;
+    case spec::ForeachKind::kParam: {
+      const auto& pv = config_.params.at(step.foreach.param);
+      for (const auto& v : pv.list) add(v, PathExists(v) ? StemOf(v) : v);
+      break;
+    }
+    case spec::ForeachKind::kGlob: {
+      std::string base = config_.layout.StepDir(config_.run_id, step.foreach.step);
+      std::vector<std::string> files;
+      GlobUnder(base, Split(step.foreach.pattern, '/'), 0, &files);
+      char* real_base = ::realpath(base.c_str(), nullptr);
+      std::string rb = real_base ? real_base : base;
+      free(real_base);
+      for (const auto& f : files) {
+        char* rf = ::realpath(f.c_str(), nullptr);
+        std::string r = rf ? rf : "";
+        free(rf);
+        if (!StartsWith(r, rb + "/")) continue;  // a symlink out of the step's output
+        add(f, StemOf(f));
+      }
+      break;
+    }
+  }
+  return Status::Ok();
+}
+
+Status Scheduler::ExpandStep(size_t si) {
+  const spec::Step& step = pipeline_.steps[si];
+  StepState& ss = steps_[si];
+  ss.phase = StepState::Phase::kRunning;
+  ss.status = "running";
+  ss.started_at = clock_->Now();
+  std::vector<std::pair<std::string, std::string>> items;
+  NS_RETURN_IF_ERROR(ExpandItems(si, &items));
+  bool foreach = step.foreach.kind != spec::ForeachKind::kNone;
+  std::string step_dir = config_.layout.StepDir(config_.run_id, step.id);
+  if (foreach) {
+    NS_RETURN_IF_ERROR(MakeDirs(step_dir));
+    if (config_.resume) {
+      // Items that no longer exist leave no stale outputs behind.
+      std::set<std::string> keep;
+      for (const auto& it : items) keep.insert(it.first);
+      auto names = ListDir(step_dir);
+      if (names.ok()) {
+        for (const auto& n : names.value()) {
+          if (n != "_task.json" && !keep.count(n)) NS_RETURN_IF_ERROR(RemoveTree(step_dir + "/" + n));
+        }
+      }
+    }
+  }
+  RunEvent started{RunEvent::Kind::kStepStarted, step.id};
+  started.total = static_cast<int>(items.size());
+  observer_->OnEvent(started);
+  NS_RETURN_IF_ERROR(Event("step_started", nullptr, json{{"step", step.id}, {"tasks", items.size()}}.dump()));
+
+  for (auto& [name, value] : items) {
+    auto t = std::make_unique<Task>();
+    t->index = tasks_.size();
+    t->step = si;
+    t->item = name;
+    t->item_value = value;
+    t->id = foreach ? step.id + "/" + name : step.id;
+    t->key = foreach ? step.id + "." + name : step.id;
+    auto prev_attempts = previous_attempts_.find(t->id);
+    if (prev_attempts != previous_attempts_.end()) t->attempts = prev_attempts->second;
+    ss.tasks.push_back(t->index);
+    tasks_.push_back(std::move(t));
+  }
+  ss.remaining = ss.tasks.size();
+  for (size_t ti : ss.tasks) {
+    Task& t = *tasks_[ti];
+    auto argv = RenderArgv(step, t);
+    auto env = argv.ok() ? RenderEnv(step, t) : Result<std::vector<std::pair<std::string, std::string>>>(argv.status());
+    if (argv.ok()) t.argv = argv.value();
+    Result<std::string> fp = env.ok() ? Fingerprint(step, t, env.value()) : Result<std::string>(env.status());
+    if (!fp.ok()) {
+      NS_RETURN_IF_ERROR(FinishTask(t, "failed", fp.status().message()));
+      continue;
+    }
+    t.fingerprint = fp.value();
+    auto prev = previous_.find(t.id);
+    bool reusable = step.cache && prev != previous_.end() &&
+                    (prev->second.first == "succeeded" || prev->second.first == "cached") &&
+                    prev->second.second == t.fingerprint && IsDirectory(OutputDirOf(t));
+    if (reusable) {
+      t.started_at = t.finished_at = clock_->Now();
+      NS_RETURN_IF_ERROR(FinishTask(t, "cached", "output reused: fingerprint unchanged"));
+      continue;
+    }
+    t.status = "pending";
+    NS_RETURN_IF_ERROR(SaveTask(t));
+    ss.ready.push_back(ti);
+  }
+  if (ss.tasks.empty()) return OnStepDone(si);
+  return Status::Ok();
+}
+
+Status Scheduler::OnStepDone(size_t si) {
+  StepState& ss = steps_[si];
+  if (ss.phase == StepState::Phase::kDone) return Status::Ok();
+  ss.phase = StepState::Phase::kDone;
+  ss.finished_at = clock_->Now();
+  if (ss.status != "skipped" && ss.status != "cancelled") {
+    bool failed = false, cancelled = false;
+    Hasher h;
+    for (size_t ti : ss.tasks) {
+      const Task& t = *tasks_[ti];
+      failed |= t.status == "failed";
+      cancelled |= t.status == "cancelled";
+      h.Add(t.id);
+      h.Add(t.fingerprint);
+    }
+    ss.fingerprint = h.HexDigest();
+    ss.status = failed ? "failed" : cancelled ? "cancelled" : "succeeded";
+  }
+  const spec::Step& step = pipeline_.steps[si];
+  if (ss.status != "skipped" && ss.status != "cancelled") NS_RETURN_IF_ERROR(WriteTaskJson(si));
+  RunEvent done{RunEvent::Kind::kStepFinished, step.id};
+  done.status = ss.status;
+  done.total = static_cast<int>(ss.tasks.size());
+  done.duration_ms = ss.finished_at - ss.started_at;
+  observer_->OnEvent(done);
+  NS_RETURN_IF_ERROR(Event("step_finished", nullptr, json{{"step", step.id}, {"status", ss.status}}.dump()));
+
+  // Wake the steps that were waiting for this one.
+  for (size_t j : pipeline_.topo_order) {
+    StepState& next = steps_[j];
+    if (next.phase != StepState::Phase::kWaiting) continue;
+    const spec::Step& ns = pipeline_.steps[j];
+    if (std::find(ns.needs.begin(), ns.needs.end(), step.id) == ns.needs.end()) continue;
+    bool all_done = true, blocked = false;
+    for (const auto& dep : ns.needs) {
+      const spec::Step* d = pipeline_.FindStep(dep);
+      size_t di = static_cast<size_t>(d - pipeline_.steps.data());
+      all_done &= steps_[di].phase == StepState::Phase::kDone;
+      blocked |= steps_[di].phase == StepState::Phase::kDone && steps_[di].status != "succeeded";
+    }
+    if (blocked || (all_done && cancelling_)) {
+      next.status = cancelling_ ? "cancelled" : "skipped";
+      next.started_at = clock_->Now();
+      NS_RETURN_IF_ERROR(OnStepDone(j));
+    } else if (all_done) {
+      NS_RETURN_IF_ERROR(ExpandStep(j));
+    }
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------- running
+
+bool Scheduler::Fits(const spec::Resources& r) const {
+  if (r.cpus > free_.cpus + 1e-9) return false;
+  if (free_.memory_bytes > 0 || r.memory_bytes > 0) {
+    Capacity total = executor_->capacity();
+    if (total.memory_bytes > 0 && r.memory_bytes > free_.memory_bytes) return false;
+  }
+  if (r.gpus > free_.gpus) return false;
+  return true;
+}
+
+Status Scheduler::LaunchReady() {
+  if (cancelling_) return Status::Ok();
+  for (size_t si : pipeline_.topo_order) {
+    StepState& ss = steps_[si];
+    const spec::Resources& res = pipeline_.steps[si].resources;
+    while (!ss.ready.empty() && Fits(res)) {
+      size_t ti = ss.ready.front();
+      ss.ready.pop_front();
+      NS_RETURN_IF_ERROR(Launch(*tasks_[ti]));
+    }
+  }
+  return Status::Ok();
+}
+
+Status Scheduler::Launch(Task& t) {
+  const spec::Step& step = pipeline_.steps[t.step];
+  const Layout& L = config_.layout;
+  t.attempts += 1;
+  t.started_at = clock_->Now();
+  t.finished_at = 0;
+  std::string staging = L.StagingDir(config_.run_id) + "/" + t.key + "." + std::to_string(t.attempts);
+  std::string out_dir = staging + "/out";
+  std::string tmp_dir = staging + "/tmp";
+  std::string ckpt = L.CheckpointDir(config_.run_id, t.key);
+  std::string progress = staging + "/progress";
+  Status st = MakeDirs(out_dir);
+  if (st.ok()) st = MakeDirs(tmp_dir);
+  if (st.ok()) st = MakeDirs(ckpt);
+
+  AttemptSpec spec;
+  spec.id = next_handle_++;
+  spec.argv = t.argv;
+  spec.cwd = out_dir;
+  spec.stdout_path = L.LogPath(config_.run_id, t.key, t.attempts, "out");
+  spec.stderr_path = L.LogPath(config_.run_id, t.key, t.attempts, "err");
+  spec.cpus = step.resources.cpus;
+  spec.memory_bytes = step.resources.memory_bytes;
+  spec.gpus = step.resources.gpus;
+  spec.timeout_ms = step.timeout_ms;
+  spec.grace_ms = step.grace_ms;
+
+  auto env = RenderEnv(step, t);
+  if (!env.ok()) st = env.status();
+  if (st.ok()) {
+    auto put = [&](const std::string& k, const std::string& v) { spec.env.push_back(k + "=" + v); };
+    put("PATH", config_.path_env);
+    const char* home = ::getenv("HOME");
+    put("HOME", home ? home : "/");
+    const char* lang = ::getenv("LANG");
+    put("LANG", lang ? lang : "C.UTF-8");
+    const char* tz = ::getenv("TZ");
+    put("TZ", tz ? tz : "UTC");
+    put("TMPDIR", tmp_dir);
+    put("NIGHTSHIFT_RUN_ID", config_.run_id);
+    put("NIGHTSHIFT_STEP", step.id);
+    put("NIGHTSHIFT_TASK_ID", t.id);
+    put("NIGHTSHIFT_ATTEMPT", std::to_string(t.attempts));
+    if (step.foreach.kind != spec::ForeachKind::kNone) put("NIGHTSHIFT_ITEM", t.item_value);
+    put("NIGHTSHIFT_OUTPUT_DIR", out_dir);
+    put("NIGHTSHIFT_CHECKPOINT_DIR", ckpt);
+    put("NIGHTSHIFT_PROGRESS_FILE", progress);
+    for (const auto& [name, value] : config_.params) {
+      put("NIGHTSHIFT_PARAM_" + ToUpper(name),
+          value.type == spec::ParamType::kList ? json(value.list).dump() : value.scalar);
+    }
+    if (step.resources.gpus > 0) {
+      std::vector<std::string> ids;
+      for (size_t g = 0; g < gpu_busy_.size() && ids.size() < static_cast<size_t>(step.resources.gpus); ++g) {
+        if (!gpu_busy_[g]) {
+          gpu_busy_[g] = true;
+          t.gpus.push_back(static_cast<int>(g));
+          ids.push_back(std::to_string(g));
+        }
+      }
+      put("CUDA_VISIBLE_DEVICES", Join(ids, ","));
+      put("NIGHTSHIFT_GPUS", Join(ids, ","));
+    }
+    for (const auto& [k, v] : env.value()) put(k, v);
+  }
+
+  Result<int64_t> pid = st.ok() ? executor_->Submit(spec) : Result<int64_t>(st);
+  if (!pid.ok()) {
+    for (int g : t.gpus) gpu_busy_[static_cast<size_t>(g)] = false;
+    t.gpus.clear();
+    Task::Attempt a;
+    a.n = t.attempts;
+    a.outcome = "failed";
+    a.started_at = a.finished_at = clock_->Now();
+    a.message = pid.status().message();
+    t.history.push_back(a);
+    AttemptResult r;
+    r.message = a.message;
+    NS_RETURN_IF_ERROR(SaveAttempt(t, &r, "failed"));
+    (void)RemoveTree(staging);
+    return FinishTask(t, "failed", pid.status().message());
+  }
+  t.handle = spec.id;
+  running_[spec.id] = t.index;
+  free_.cpus -= step.resources.cpus;
+  free_.memory_bytes -= step.resources.memory_bytes;
+  free_.gpus -= step.resources.gpus;
+  t.status = "running";
+  NS_RETURN_IF_ERROR(SaveTask(t));
+  AttemptResult started;
+  started.pid = pid.value();
+  NS_RETURN_IF_ERROR(SaveAttempt(t, nullptr, "running"));
+  NS_RETURN_IF_ERROR(Event("attempt_started", &t, json{{"pid", pid.value()}}.dump()));
+  RunEvent e{RunEvent::Kind::kTaskStarted, step.id, t.id, t.item, t.attempts, "running"};
+  e.progress_file = progress;
+  observer_->OnEvent(e);
+  return Status::Ok();
+}
+
+int64_t Scheduler::Backoff(const spec::RetryPolicy& p, int attempt) {
+  double base = static_cast<double>(p.backoff_ms) * std::pow(2.0, std::max(0, attempt - 1));
+  base = std::min(base, static_cast<double>(p.max_backoff_ms));
+  // "Equal jitter": half fixed, half random, so retries of many tasks spread out.
+  rng_ ^= rng_ << 13;
+  rng_ ^= rng_ >> 7;
+  rng_ ^= rng_ << 17;
+  double frac = static_cast<double>(rng_ % 10000) / 10000.0;
+  return static_cast<int64_t>(base / 2 + frac * base / 2);
+}
+
+Status Scheduler::HandleResult(const AttemptResult& r) {
+  auto it = running_.find(r.id);
+  if (it == running_.end()) return Status::Ok();
+  Task& t = *tasks_[it->second];
+  running_.erase(it);
+  const spec::Step& step = pipeline_.steps[t.step];
+  free_.cpus += step.resources.cpus;
+  free_.memory_bytes += step.resources.memory_bytes;
+  free_.gpus += step.resources.gpus;
+  for (int g : t.gpus) gpu_busy_[static_cast<size_t>(g)] = false;
+  t.gpus.clear();
+
+  AttemptOutcome outcome = r.outcome;
+  std::string message = r.message;
+  std::string staging = config_.layout.StagingDir(config_.run_id) + "/" + t.key + "." + std::to_string(t.attempts);
+  if (outcome == AttemptOutcome::kSucceeded) {
+    Status st = ReplaceDir(staging + "/out", OutputDirOf(t));
+    if (!st.ok()) {
+      outcome = AttemptOutcome::kFailed;
+      message = "cannot commit output: " + st.message();
+    }
+  }
+  (void)RemoveTree(staging);
+  Task::Attempt a;
+  a.n = t.attempts;
+  a.outcome = OutcomeName(outcome);
+  a.exit_code = r.exit_code;
+  a.signal = r.signal;
+  a.started_at = t.started_at;
+  a.finished_at = clock_->Now();
+  a.max_rss_kb = r.max_rss_kb;
+  a.cpu_ms = r.cpu_ms;
+  a.message = message;
+  t.history.push_back(a);
+  AttemptResult recorded = r;
+  recorded.message = message;
+  NS_RETURN_IF_ERROR(SaveAttempt(t, &recorded, OutcomeName(outcome)));
+  NS_RETURN_IF_ERROR(Event("attempt_finished", &t,
+                           json{{"outcome", OutcomeName(outcome)}, {"exit_code", r.exit_code},
+                                {"signal", r.signal}, {"message", message}}.dump()));
+
+  if (outcome == AttemptOutcome::kSucceeded) return FinishTask(t, "succeeded", "");
+  if (outcome == AttemptOutcome::kCancelled || cancelling_) return FinishTask(t, "cancelled", message);
+  unsigned cls = 0;
+  switch (outcome) {
+    case AttemptOutcome::kRetryable:
+    case AttemptOutcome::kLost: cls = spec::kRetryRetryable; break;
+    case AttemptOutcome::kFailed: cls = spec::kRetryFailed; break;
+    case AttemptOutcome::kTimedOut: cls = spec::kRetryTimedOut; break;
+    case AttemptOutcome::kSignal: cls = spec::kRetrySignal; break;
+    default: break;
+  }
+  int attempts_this_run = static_cast<int>(t.history.size());
+  if ((step.retry.on & cls) && attempts_this_run < step.retry.max_attempts) {
+    int64_t delay = Backoff(step.retry, attempts_this_run);
+    t.status = "retrying";
+    t.message = message + "; retry in " + FormatDurationMs(delay);
+    NS_RETURN_IF_ERROR(SaveTask(t));
+    retry_heap_.emplace(clock_->Now() + delay, t.index);
+    RunEvent e{RunEvent::Kind::kTaskFinished, step.id, t.id, t.item, t.attempts, "retrying", t.message};
+    e.duration_ms = a.finished_at - a.started_at;
+    observer_->OnEvent(e);
+    return Status::Ok();
+  }
+  return FinishTask(t, "failed", message);
+}
+
+Status Scheduler::FinishTask(Task& t, const std::string& status, const std::string& message) {
+  t.status = status;
+  t.message = message;
+  t.finished_at = clock_->Now();
+  if (!t.started_at) t.started_at = t.finished_at;
+  NS_RETURN_IF_ERROR(SaveTask(t));
+  NS_RETURN_IF_ERROR(Event("task_finished", &t, json{{"status", status}, {"message", message}}.dump()));
+  const spec::Step& step = pipeline_.steps[t.step];
+  RunEvent e{RunEvent::Kind::kTaskFinished, step.id, t.id, t.item, t.attempts, status, message};
+  e.duration_ms = t.finished_at - t.started_at;
+  observer_->OnEvent(e);
+  StepState& ss = steps_[t.step];
+  if (--ss.remaining == 0) return OnStepDone(t.step);
+  return Status::Ok();
+}
+
+Status Scheduler::CancelEverything() {
+  cancelling_ = true;
+  for (const auto& [handle, ti] : running_) executor_->Cancel(handle);
+  for (size_t si : pipeline_.topo_order) {
+    StepState& ss = steps_[si];
+    while (!ss.ready.empty()) {
+      size_t ti = ss.ready.front();
+      ss.ready.pop_front();
+      NS_RETURN_IF_ERROR(FinishTask(*tasks_[ti], "cancelled", "the run was cancelled"));
+    }
+  }
+  while (!retry_heap_.empty()) {
+    size_t ti = retry_heap_.top().second;
+    retry_heap_.pop();
+    NS_RETURN_IF_ERROR(FinishTask(*tasks_[ti], "cancelled", "the run was cancelled"));
+  }
+  return Status::Ok();
+}
+
+Result<RunStatus> Scheduler::Run() {
+  started_at_ = clock_->Now();
+  const Layout& L = config_.layout;
+  NS_RETURN_IF_ERROR(MakeDirs(L.LogsDir(config_.run_id)));
+  if (config_.resume) {
+    (void)RemoveTree(L.StagingDir(config_.run_id));
+    auto prev = store_->ListTasks(config_.run_id);
+    if (!prev.ok()) return prev.status();
+    for (const auto& row : prev.value()) {
+      previous_[row.task_id] = {row.status, row.fingerprint};
+      previous_attempts_[row.task_id] = row.attempts;
+    }
+  }
+  NS_RETURN_IF_ERROR(MakeDirs(L.StagingDir(config_.run_id)));
+  NS_RETURN_IF_ERROR(WriteRunJson("running"));
+
+  Status st = store_->Transaction([&]() -> Status {
+    for (size_t si : pipeline_.topo_order) {
+      if (pipeline_.steps[si].needs.empty() && steps_[si].phase == StepState::Phase::kWaiting) {
+        NS_RETURN_IF_ERROR(ExpandStep(si));
+      }
+    }
+    return LaunchReady();
+  });
+  while (st.ok()) {
+    bool ready = false;
+    for (const auto& ss : steps_) ready |= !ss.ready.empty();
+    if (running_.empty() && retry_heap_.empty() && (!ready || cancelling_)) break;
+    TimeMs deadline = retry_heap_.empty() ? kForever : retry_heap_.top().first;
+    std::deque<AttemptResult> results = events_->Wait(deadline);
+    bool cancel = events_->cancel_requested() && !cancelling_;
+    st = store_->Transaction([&]() -> Status {
+      if (cancel) NS_RETURN_IF_ERROR(CancelEverything());
+      for (const auto& r : results) NS_RETURN_IF_ERROR(HandleResult(r));
+      TimeMs now = clock_->Now();
+      while (!retry_heap_.empty() && retry_heap_.top().first <= now) {
+        size_t ti = retry_heap_.top().second;
+        retry_heap_.pop();
+        tasks_[ti]->status = "pending";
+        steps_[tasks_[ti]->step].ready.push_back(ti);
+      }
+      return LaunchReady();
+    });
+  }
+  if (!st.ok()) {
+    // The engine itself failed: stop what runs and report why.
+    for (const auto& [handle, ti] : running_) executor_->Cancel(handle);
+    while (!running_.empty()) {
+      for (const auto& r : events_->Wait(kForever)) running_.erase(r.id);
+    }
+    (void)store_->UpdateRun(config_.run_id, "failed", clock_->Now(), st.message());
+    return st;
+  }
+  // Steps never reached (cancelled before their needs finished).
+  for (size_t si : pipeline_.topo_order) {
+    if (steps_[si].phase != StepState::Phase::kDone) {
+      steps_[si].phase = StepState::Phase::kDone;
+      steps_[si].status = cancelling_ ? "cancelled" : "skipped";
+    }
+  }
+  RunStatus result = RunStatus::kSucceeded;
+  for (const auto& ss : steps_) {
+    if (ss.status != "succeeded") result = RunStatus::kFailed;
+  }
+  if (cancelling_) result = RunStatus::kCancelled;
+  std::string status = RunStatusName(result);
+  NS_RETURN_IF_ERROR(store_->Transaction([&]() -> Status {
+    NS_RETURN_IF_ERROR(store_->UpdateRun(config_.run_id, status, clock_->Now(), ""));
+    return Event("run_finished", nullptr, json{{"status", status}}.dump());
+  }));
+  NS_RETURN_IF_ERROR(WriteRunJson(status));
+  (void)RemoveTree(L.StagingDir(config_.run_id));
+  if (result == RunStatus::kSucceeded) (void)RemoveTree(L.RunCheckpoints(config_.run_id));
+  RunEvent done{RunEvent::Kind::kRunFinished};
+  done.status = status;
+  done.duration_ms = clock_->Now() - started_at_;
+  observer_->OnEvent(done);
+  return result;
+}
+
+// ---------------------------------------------------------------- reports
+
+namespace {
+
+json AttemptJson(const std::string& outcome, int n, int exit_code, int signal, TimeMs s, TimeMs f,
+                 int64_t rss, int64_t cpu, const std::string& msg) {
+  return json{{"attempt", n},          {"outcome", outcome},         {"exit_code", exit_code},
+              {"signal", signal},      {"started_at", s},            {"finished_at", f},
+              {"duration_ms", f - s},  {"max_rss_kb", rss},          {"cpu_ms", cpu},
+              {"message", msg}};
+}
+
+}  // namespace
+
+Status Scheduler::WriteTaskJson(size_t si) {
+  const spec::Step& step = pipeline_.steps[si];
+  const StepState& ss = steps_[si];
+  std::string dir = config_.layout.StepDir(config_.run_id, step.id);
+  NS_RETURN_IF_ERROR(MakeDirs(dir));
+  std::string out = "{\"step\":" + json(step.id).dump() + ",\"status\":" + json(ss.status).dump() +
+                    ",\"fingerprint\":" + json(ss.fingerprint).dump() +
+                    ",\"resources\":" +
+                    json{{"cpus", step.resources.cpus}, {"memory_bytes", step.resources.memory_bytes},
+                         {"gpus", step.resources.gpus}}.dump() +
+                    ",\"tasks\":[";
+  bool first = true;
+  for (size_t ti : ss.tasks) {
+    const Task& t = *tasks_[ti];
+    json attempts = json::array();
+    for (const auto& a : t.history)
+      attempts.push_back(AttemptJson(a.outcome, a.n, a.exit_code, a.signal, a.started_at,
+                                     a.finished_at, a.max_rss_kb, a.cpu_ms, a.message));
+    json j{{"task_id", t.id},         {"item", t.item},       {"status", t.status},
+           {"cached", t.status == "cached"}, {"fingerprint", t.fingerprint}, {"argv", t.argv},
+           {"attempts", attempts},    {"message", t.message}};
+    if (!first) out += ",";
+    first = false;
+    out += "\n  " + j.dump();
+  }
+  out += "\n]}\n";
+  return WriteFileAtomic(dir + "/_task.json", out);
+}
+
+Status Scheduler::WriteRunJson(const std::string& status) {
+  std::string out = "{\n";
+  json head{{"run_id", config_.run_id},
+            {"status", status},
+            {"pipeline", {{"name", pipeline_.name}, {"version", pipeline_.version},
+                          {"file", pipeline_.file}, {"spec_hash", pipeline_.hash}}},
+            {"params", json::parse(spec::ParamValuesToJson(config_.params))},
+            {"resumed", config_.resume},
+            {"started_at", started_at_},
+            {"finished_at", status == "running" ? 0 : clock_->Now()},
+            {"capacity", {{"cpus", executor_->capacity().cpus},
+                          {"memory_bytes", executor_->capacity().memory_bytes},
+                          {"gpus", executor_->capacity().gpus}}}};
+  for (auto it = head.begin(); it != head.end(); ++it) {
+    out += "  " + json(it.key()).dump() + ": " + it.value().dump() + ",\n";
+  }
+  out += "  \"steps\": [";
+  for (size_t k = 0; k < pipeline_.topo_order.size(); ++k) {
+    size_t si = pipeline_.topo_order[k];
+    const StepState& ss = steps_[si];
+    int counts[4] = {0, 0, 0, 0};  // succeeded, cached, failed, other
+    TimeMs cpu = 0;
+    for (size_t ti : ss.tasks) {
+      const Task& t = *tasks_[ti];
+      counts[t.status == "succeeded" ? 0 : t.status == "cached" ? 1 : t.status == "failed" ? 2 : 3]++;
+      for (const auto& a : t.history) cpu += a.cpu_ms;
+    }
+    json sj{{"step", pipeline_.steps[si].id}, {"status", ss.status},
+            {"fingerprint", ss.fingerprint},  {"started_at", ss.started_at},
+            {"finished_at", ss.finished_at},  {"tasks_total", ss.tasks.size()},
+            {"tasks_succeeded", counts[0]},   {"tasks_cached", counts[1]},
+            {"tasks_failed", counts[2]},      {"cpu_ms", cpu}};
+    std::string s = sj.dump();
+    s.pop_back();
+    out += std::string(k ? "," : "") + "\n    " + s + ",\"tasks\":[";
+    bool first = true;
+    for (size_t ti : ss.tasks) {
+      const Task& t = *tasks_[ti];
+      json attempts = json::array();
+      for (const auto& a : t.history)
+        attempts.push_back(AttemptJson(a.outcome, a.n, a.exit_code, a.signal, a.started_at,
+                                       a.finished_at, a.max_rss_kb, a.cpu_ms, a.message));
+      json tj{{"task_id", t.id}, {"item", t.item}, {"status", t.status},
+              {"cached", t.status == "cached"}, {"fingerprint", t.fingerprint},
+              {"argv", t.argv}, {"started_at", t.started_at}, {"finished_at", t.finished_at},
+              {"attempts", attempts}, {"message", t.message}};
+      out += std::string(first ? "" : ",") + "\n      " + tj.dump();
+      first = false;
+    }
+    out += "]}";
+  }
+  out += "\n  ]\n}\n";
+  return WriteFileAtomic(run_dir_ + "/run.json", out);
+}
+
+}  // namespace ns

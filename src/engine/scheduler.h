@@ -1,0 +1,130 @@
+// Scheduler: runs one run of a pipeline to its end.
+//
+// It expands steps into tasks as their needs complete (a foreach over an
+// upstream step's files can only be expanded then), fingerprints each task,
+// reuses committed outputs of unchanged tasks on resume, fits ready tasks to
+// the executor's free capacity (cpus, memory, gpus), starts attempts, commits
+// an attempt's private output folder atomically on success, retries with
+// exponential backoff and jitter as the step's policy says, and records every
+// state change in the store, one transaction per batch of events.
+//
+// It never forks, sleeps or reads the wall clock itself: the Executor, the
+// Clock and the EventQueue come through the constructor (all borrowed; they
+// must outlive the Scheduler). Run() is called once, from one thread; the only
+// cross-thread entry is EventQueue::RequestCancel().
+#pragma once
+
+#include <map>
+#include <memory>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "engine/event_queue.h"
+#include "engine/layout.h"
+#include "exec/executor.h"
+#include "spec/params.h"
+#include "spec/pipeline.h"
+#include "store/store.h"
+#include "util/clock.h"
+
+namespace ns {
+
+enum class RunStatus { kSucceeded, kFailed, kCancelled };
+const char* RunStatusName(RunStatus s);
+
+struct RunConfig {
+  Layout layout;
+  std::string run_id;
+  bool resume = false;  // reuse committed outputs of this run's unchanged tasks
+  spec::ParamValues params;
+  std::string path_env;  // PATH given to steps
+  uint64_t seed = 0;     // for backoff jitter
+};
+
+// What the CLI (or a server) is told as the run moves. Called on the scheduler's
+// thread; must not call back into the scheduler.
+struct RunEvent {
+  enum class Kind { kStepStarted, kTaskStarted, kTaskFinished, kStepFinished, kRunFinished };
+  Kind kind;
+  std::string step;
+  std::string task_id;
+  std::string item;
+  int attempt = 0;
+  std::string status;  // task or step status, e.g. "succeeded", "cached", "retrying"
+  std::string message;
+  int total = 0;          // kStepStarted: number of tasks
+  int64_t duration_ms = 0;
+  std::string progress_file;  // kTaskStarted
+};
+
+class RunObserver {
+ public:
+  virtual ~RunObserver() = default;
+  virtual void OnEvent(const RunEvent& e) = 0;
+};
+
+class Scheduler {
+ public:
+  Scheduler(const spec::Pipeline& pipeline, RunConfig config, Store* store, Executor* executor,
+            Clock* clock, EventQueue* events, RunObserver* observer);
+  ~Scheduler();
+
+  // Runs to the end. A failed step is a RunStatus, not an error; errors are the
+  // engine's own (the store or the run folder became unusable).
+  Result<RunStatus> Run();
+
+ private:
+  struct Task;
+  struct StepState;
+
+  Status ExpandStep(size_t step_index);
+  Status ExpandItems(size_t step_index, std::vector<std::pair<std::string, std::string>>* items);
+  Result<std::vector<std::string>> RenderArgv(const spec::Step& step, const Task& t);
+  Result<std::vector<std::pair<std::string, std::string>>> RenderEnv(const spec::Step& step,
+                                                                     const Task& t);
+  spec::Resolver MakeResolver(const Task& t);
+  Result<std::string> Fingerprint(const spec::Step& step, const Task& t,
+                                  const std::vector<std::pair<std::string, std::string>>& env);
+  Status LaunchReady();
+  Status Launch(Task& t);
+  Status HandleResult(const AttemptResult& r);
+  Status FinishTask(Task& t, const std::string& status, const std::string& message);
+  Status OnStepDone(size_t step_index);
+  Status SaveTask(const Task& t);
+  Status SaveAttempt(const Task& t, const AttemptResult* r, const std::string& status);
+  Status Event(const std::string& kind, const Task* t, const std::string& data);
+  Status CancelEverything();
+  Status WriteRunJson(const std::string& status);
+  Status WriteTaskJson(size_t step_index);
+  std::string OutputDirOf(const Task& t) const;
+  bool Fits(const spec::Resources& r) const;
+  int64_t Backoff(const spec::RetryPolicy& p, int attempt);
+
+  const spec::Pipeline& pipeline_;
+  RunConfig config_;
+  Store* store_;
+  Executor* executor_;
+  Clock* clock_;
+  EventQueue* events_;
+  RunObserver* observer_;
+
+  std::vector<std::unique_ptr<Task>> tasks_;
+  std::vector<StepState> steps_;
+  std::map<uint64_t, size_t> running_;  // attempt handle -> task index
+  std::priority_queue<std::pair<TimeMs, size_t>, std::vector<std::pair<TimeMs, size_t>>,
+                      std::greater<>>
+      retry_heap_;
+  std::map<std::string, std::pair<std::string, std::string>> previous_;  // task -> (status, fp)
+  std::map<std::string, int> previous_attempts_;
+  std::map<std::string, std::string> input_hash_cache_;
+  Capacity free_;
+  std::vector<bool> gpu_busy_;
+  uint64_t next_handle_ = 1;
+  uint64_t rng_;
+  bool cancelling_ = false;
+  std::string run_dir_;
+  TimeMs started_at_ = 0;
+};
+
+}  // namespace ns

@@ -1,0 +1,78 @@
+// Executor: where attempts run. The scheduler knows executors only through this
+// interface (local processes today; Slurm and others implement the same).
+//
+// Thread safety: Submit, Cancel and capacity may be called from one thread (the
+// scheduler's). Results are delivered to the ExecutorListener from any thread;
+// the listener must be thread-safe and must outlive the executor.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace ns {
+
+enum class AttemptOutcome {
+  kSucceeded,  // exit 0
+  kFailed,     // non-zero exit other than 75
+  kRetryable,  // exit 75 (EX_TEMPFAIL)
+  kTimedOut,   // exceeded its timeout; SIGTERM, grace, SIGKILL
+  kSignal,     // killed by a signal nobody in the engine sent
+  kCancelled,  // the run was cancelled
+  kLost,       // the engine lost track of it (crash); retried like kRetryable
+};
+const char* OutcomeName(AttemptOutcome o);
+
+struct AttemptSpec {
+  uint64_t id = 0;  // the caller's handle, echoed in the result
+  std::vector<std::string> argv;  // argv[0] is resolved on the env's PATH
+  std::vector<std::string> env;   // "NAME=value"; the whole environment of the child
+  std::string cwd;
+  std::string stdout_path;
+  std::string stderr_path;
+  double cpus = 1;
+  int64_t memory_bytes = 0;
+  int gpus = 0;
+  int64_t timeout_ms = 0;  // 0: none
+  int64_t grace_ms = 10000;
+};
+
+struct AttemptResult {
+  uint64_t id = 0;
+  AttemptOutcome outcome = AttemptOutcome::kFailed;
+  int exit_code = -1;
+  int signal = 0;
+  int64_t pid = 0;
+  int64_t duration_ms = 0;
+  int64_t max_rss_kb = 0;
+  int64_t cpu_ms = 0;
+  std::string message;
+};
+
+struct Capacity {
+  double cpus = 1;
+  int64_t memory_bytes = 0;  // 0: not counted
+  int gpus = 0;
+};
+
+class ExecutorListener {
+ public:
+  virtual ~ExecutorListener() = default;
+  virtual void OnAttemptFinished(const AttemptResult& result) = 0;
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  virtual Capacity capacity() const = 0;
+  // Starts an attempt and returns its pid (0 when not known). Errors (program not
+  // found, cannot open log files) mean nothing was started and no result follows.
+  virtual Result<int64_t> Submit(const AttemptSpec& spec) = 0;
+  // Ends a running attempt: SIGTERM, then SIGKILL after its grace period. Its
+  // result follows with outcome kCancelled. Unknown ids are ignored.
+  virtual void Cancel(uint64_t id) = 0;
+};
+
+}  // namespace ns
