@@ -105,7 +105,9 @@ std::string AbsolutePath(const std::string& path) {
   std::error_code ec;
   auto p = std::filesystem::absolute(path, ec);
   if (ec) return path;
-  return p.lexically_normal().string();
+  std::string out = p.lexically_normal().string();
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
 }
 
 std::string DirName(const std::string& path) {

@@ -1,0 +1,40 @@
+// Options and entry points of each command; main.cc wires them to CLI11.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ns::cli {
+
+struct RunOptions {
+  std::string file;
+  std::vector<std::string> params;  // "k=v"
+  std::string root;
+  std::string resume;
+  bool json = false;
+  bool plain = false;
+  double cpus = 0;       // 0: this machine's
+  std::string memory;    // "": this machine's
+};
+int RunCommand(const RunOptions& o);
+
+int ValidateCommand(const std::string& file, bool quiet);
+
+struct InspectOptions {
+  std::string root;
+  std::string run_id;
+  std::string step;
+  std::string item;
+  int attempt = 0;  // 0: the latest
+  bool follow = false;
+  bool json = false;
+  std::string stream = "both";  // out, err, both
+  int limit = 20;
+};
+int RunsCommand(const InspectOptions& o);
+int ShowCommand(const InspectOptions& o);
+int LogsCommand(const InspectOptions& o);
+int CancelCommand(const InspectOptions& o);
+
+}  // namespace ns::cli

@@ -1,0 +1,75 @@
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+
+namespace ns::cli {
+
+int Main(int argc, char** argv) {
+  CLI::App app{
+      "nightshift: runs batch ML inference pipelines over video, on one machine or a cluster.\n"
+      "Exit codes: 0 ok, 1 run failed, 2 bad input, 3 engine error, 130 cancelled."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "nightshift 0.1.0");
+
+  RunOptions run;
+  auto* run_cmd = app.add_subcommand("run", "Run a pipeline (or resume a run) in local mode");
+  run_cmd->add_option("file", run.file, "Pipeline YAML file")->required();
+  run_cmd->add_option("-p,--param", run.params, "Set a param: -p name=value (repeatable)");
+  run_cmd->add_option("--root", run.root, "Root folder for runs/ and nightshift.db (default: $NIGHTSHIFT_ROOT or .)");
+  run_cmd->add_option("--resume", run.resume, "Continue RUN_ID: reuse unchanged committed outputs, rerun the rest");
+  run_cmd->add_flag("--json", run.json, "Print events as JSON lines on stdout");
+  run_cmd->add_flag("--plain", run.plain, "Plain progress lines even on a terminal");
+  run_cmd->add_option("--cpus", run.cpus, "CPUs the local executor may use (default: all)");
+  run_cmd->add_option("--memory", run.memory, "Memory the local executor may use, e.g. 8GiB (default: all)");
+
+  std::string vfile;
+  bool vquiet = false;
+  auto* validate = app.add_subcommand("validate", "Check a pipeline file; report every error with file:line:col");
+  validate->add_option("file", vfile, "Pipeline YAML file")->required();
+  validate->add_flag("-q,--quiet", vquiet, "Print nothing when the file is valid");
+
+  InspectOptions io;
+  auto add_root = [&](CLI::App* c) {
+    c->add_option("--root", io.root, "Root folder (default: $NIGHTSHIFT_ROOT or .)");
+  };
+  auto* runs = app.add_subcommand("runs", "List runs, newest first");
+  add_root(runs);
+  runs->add_option("-n,--limit", io.limit, "How many runs");
+  runs->add_flag("--json", io.json, "JSON output");
+
+  auto* show = app.add_subcommand("show", "Show one run: per step status, attempts, durations");
+  add_root(show);
+  show->add_option("run", io.run_id, "Run id")->required();
+  show->add_flag("--json", io.json, "JSON output (every task)");
+
+  auto* logs = app.add_subcommand("logs", "Print a task's stdout/stderr");
+  add_root(logs);
+  logs->add_option("run", io.run_id, "Run id")->required();
+  logs->add_option("step", io.step, "Step id")->required();
+  logs->add_option("--item", io.item, "Item of a foreach step (its folder name)");
+  logs->add_option("--attempt", io.attempt, "Attempt number (default: the latest)");
+  logs->add_option("--stream", io.stream, "out, err or both")->check(CLI::IsMember({"out", "err", "both"}));
+  logs->add_flag("-f,--follow", io.follow, "Keep printing until the attempt ends");
+
+  auto* cancel = app.add_subcommand("cancel", "Cancel a running run: its tasks get SIGTERM, then SIGKILL");
+  add_root(cancel);
+  cancel->add_option("run", io.run_id, "Run id")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitBadInput;
+  }
+  if (*run_cmd) return RunCommand(run);
+  if (*validate) return ValidateCommand(vfile, vquiet);
+  if (*runs) return RunsCommand(io);
+  if (*show) return ShowCommand(io);
+  if (*logs) return LogsCommand(io);
+  if (*cancel) return CancelCommand(io);
+  return kExitBadInput;
+}
+
+}  // namespace ns::cli

@@ -1,0 +1,179 @@
+#include "cli/progress.h"
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "util/strings.h"
+
+namespace ns::cli {
+
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The last "progress <f> [message]" line of a progress file.
+std::string LastProgress(const std::string& path) {
+  std::ifstream in(path);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (StartsWith(line, "progress ")) last = line.substr(9);
+  return last;
+}
+
+}  // namespace
+
+Progress::Progress(Mode mode, std::string run_id, std::vector<std::string> step_order)
+    : mode_(mode), run_id_(std::move(run_id)), order_(std::move(step_order)) {
+  for (const auto& s : order_) steps_[s];
+  if (mode_ == Mode::kTty) {
+    redraw_ = std::thread([this] {
+      while (!stop_) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        std::lock_guard<std::mutex> g(mu_);
+        Redraw();
+      }
+    });
+  }
+}
+
+Progress::~Progress() { Stop(); }
+
+void Progress::Stop() {
+  if (stop_.exchange(true)) return;
+  if (redraw_.joinable()) redraw_.join();
+  if (mode_ == Mode::kTty) {
+    std::lock_guard<std::mutex> g(mu_);
+    Redraw();
+  }
+}
+
+std::string Progress::StepLine(const std::string& id, const StepView& v, int64_t now) {
+  char buf[256];
+  if (v.total < 0) {
+    std::snprintf(buf, sizeof buf, "  %-16s %s", id.c_str(), v.status.c_str());
+    return buf;
+  }
+  const int width = 24;
+  int finished = v.done + v.cached + v.failed + v.cancelled;
+  int fill = v.total > 0 ? finished * width / v.total : width;
+  std::string bar(static_cast<size_t>(fill), '#');
+  bar += std::string(static_cast<size_t>(width - fill), '.');
+  int64_t end = v.finished ? v.finished : now;
+  std::snprintf(buf, sizeof buf, "  %-16s [%s] %d/%d done  %d running  %d failed  %d cached  %s  %s",
+                id.c_str(), bar.c_str(), v.done + v.cached, v.total, v.running, v.failed, v.cached,
+                FormatDurationMs(end - v.started).c_str(), v.status.c_str());
+  std::string line = buf;
+  if (!v.progress_files.empty()) {
+    std::string p = LastProgress(v.progress_files.begin()->second);
+    if (!p.empty()) line += "  | " + p.substr(0, 60);
+  }
+  return line;
+}
+
+void Progress::Redraw() {
+  int64_t now = NowMs();
+  std::string out;
+  if (lines_drawn_ > 0) out += "\x1b[" + std::to_string(lines_drawn_) + "A";
+  out += "\x1b[2Knightshift run " + run_id_ + "\n";
+  for (const auto& id : order_) out += "\x1b[2K" + StepLine(id, steps_[id], now) + "\n";
+  lines_drawn_ = static_cast<int>(order_.size()) + 1;
+  std::fputs(out.c_str(), stderr);
+  std::fflush(stderr);
+}
+
+void Progress::OnEvent(const RunEvent& e) {
+  std::lock_guard<std::mutex> g(mu_);
+  int64_t now = NowMs();
+  StepView& v = steps_[e.step];
+  using K = RunEvent::Kind;
+  switch (e.kind) {
+    case K::kStepStarted:
+      v.total = e.total;
+      v.started = now;
+      v.status = "running";
+      break;
+    case K::kTaskStarted:
+      v.running++;
+      if (e.attempt > 1 && v.retrying > 0) v.retrying--;
+      v.progress_files[e.task_id] = e.progress_file;
+      break;
+    case K::kTaskFinished:
+      if (e.status != "cached" && e.status != "cancelled" && v.progress_files.erase(e.task_id)) v.running--;
+      if (e.status == "cancelled" && v.progress_files.erase(e.task_id)) v.running--;
+      if (e.status == "succeeded") v.done++;
+      else if (e.status == "cached") v.cached++;
+      else if (e.status == "failed") v.failed++;
+      else if (e.status == "retrying") v.retrying++;
+      else if (e.status == "cancelled") v.cancelled++;
+      break;
+    case K::kStepFinished:
+      v.status = e.status;
+      v.finished = now;
+      if (v.total < 0) v.total = 0, v.started = now;
+      break;
+    case K::kRunFinished:
+      break;
+  }
+  if (mode_ == Mode::kJson) {
+    static const char* kKinds[] = {"step_started", "task_started", "task_finished", "step_finished",
+                                   "run_finished"};
+    nlohmann::json j{{"event", kKinds[static_cast<int>(e.kind)]}, {"run_id", run_id_}, {"time", now}};
+    if (!e.step.empty()) j["step"] = e.step;
+    if (!e.task_id.empty()) j["task_id"] = e.task_id;
+    if (!e.item.empty()) j["item"] = e.item;
+    if (e.attempt) j["attempt"] = e.attempt;
+    if (!e.status.empty()) j["status"] = e.status;
+    if (!e.message.empty()) j["message"] = e.message;
+    if (e.kind == K::kStepStarted || e.kind == K::kStepFinished) j["tasks"] = e.total;
+    if (e.duration_ms) j["duration_ms"] = e.duration_ms;
+    std::cout << j.dump() << "\n" << std::flush;
+    return;
+  }
+  if (mode_ == Mode::kPlain) {
+    std::string line;
+    bool small = v.total >= 0 && v.total <= 50;
+    switch (e.kind) {
+      case K::kStepStarted:
+        line = "step " + e.step + ": started, " + std::to_string(e.total) + " task" + (e.total == 1 ? "" : "s");
+        break;
+      case K::kTaskStarted:
+        if (small && e.attempt > 1) line = "task " + e.task_id + ": attempt " + std::to_string(e.attempt) + " started";
+        break;
+      case K::kTaskFinished:
+        if (e.status == "failed" || e.status == "retrying" || (small && e.status != "cancelled")) {
+          line = "task " + e.task_id + ": " + e.status;
+          if (e.status != "cached") line += " (attempt " + std::to_string(e.attempt) + ", " + FormatDurationMs(e.duration_ms) + ")";
+          if (!e.message.empty() && e.status != "succeeded") line += ": " + e.message;
+        }
+        break;
+      case K::kStepFinished:
+        line = "step " + e.step + ": " + e.status;
+        if (v.total > 0) {
+          line += " (" + std::to_string(v.done) + " done, " + std::to_string(v.cached) + " cached, " +
+                  std::to_string(v.failed) + " failed of " + std::to_string(v.total) + ", " +
+                  FormatDurationMs(e.duration_ms) + ")";
+        }
+        break;
+      case K::kRunFinished:
+        break;
+    }
+    if (!line.empty()) std::cerr << line << "\n";
+    return;
+  }
+  if (e.kind == K::kTaskFinished && (e.status == "failed" || e.status == "retrying")) {
+    // Failures scroll above the bars so they stay readable.
+    if (lines_drawn_ > 0) std::fputs(("\x1b[" + std::to_string(lines_drawn_) + "A\x1b[J").c_str(), stderr);
+    lines_drawn_ = 0;
+    std::fprintf(stderr, "task %s: %s (attempt %d): %s\n", e.task_id.c_str(), e.status.c_str(),
+                 e.attempt, e.message.c_str());
+  }
+}
+
+}  // namespace ns::cli

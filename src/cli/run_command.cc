@@ -1,0 +1,263 @@
+// `nightshift run FILE`: validates, creates (or resumes) a run and drives it to its end.
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <limits.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "cli/progress.h"
+#include "engine/preflight.h"
+#include "engine/scheduler.h"
+#include "exec/local_executor.h"
+#include "spec/parser.h"
+#include "util/fs.h"
+#include "util/strings.h"
+
+namespace ns::cli {
+
+namespace {
+
+std::string SelfDir() {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  buf[n] = 0;
+  return DirName(buf);
+}
+
+std::string HostName() {
+  char buf[256] = {0};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+// Forwards SIGINT/SIGTERM/SIGHUP to the scheduler as a cancel request. Signals
+// are blocked in every thread and taken here with sigwait, so no handler runs
+// on an arbitrary thread.
+class SignalForwarder {
+ public:
+  explicit SignalForwarder(EventQueue* q) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) sigaddset(&set, s);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    thread_ = std::thread([q, set] {
+      while (true) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) continue;
+        if (sig == SIGUSR1) return;
+        std::cerr << "\nnightshift: " << (sig == SIGINT ? "interrupted" : "terminated")
+                  << ": cancelling the run (its tasks get SIGTERM, then SIGKILL after their grace)\n";
+        q->RequestCancel();
+      }
+    });
+  }
+  ~SignalForwarder() {
+    pthread_kill(thread_.native_handle(), SIGUSR1);
+    thread_.join();
+  }
+
+ private:
+  std::thread thread_;
+};
+
+}  // namespace
+
+int RunCommand(const RunOptions& o) {
+  // 1. The spec.
+  spec::Diagnostics diags(o.file);
+  auto pipeline = spec::ParsePipelineFile(o.file, &diags);
+  if (!pipeline) {
+    std::cerr << diags.Format();
+    std::cerr << diags.size() << " error" << (diags.size() == 1 ? "" : "s") << " in " << o.file
+              << "; nothing was run\n";
+    return kExitBadInput;
+  }
+  // 2. The root and the store.
+  std::string root = ResolveRoot(o.root);
+  Status st = MakeDirs(root);
+  if (!st.ok() || ::access(root.c_str(), W_OK) != 0) {
+    PrintError("cannot write to root folder " + root + (st.ok() ? ": permission denied" : ": " + st.message()) +
+               "; pass --root DIR with a folder you can write");
+    return kExitBadInput;
+  }
+  auto store = OpenStoreOrReport(root, true);
+  if (!store) return kExitBadInput;
+
+  // 3. Params: the resumed run's values, overridden by -p.
+  std::vector<std::pair<std::string, std::string>> overrides;
+  std::optional<RunRow> previous;
+  if (!o.resume.empty()) {
+    auto r = store->GetRun(o.resume);
+    if (!r.ok()) {
+      PrintError(r.status().message());
+      return kExitEngine;
+    }
+    if (!r.value()) {
+      PrintError("--resume " + o.resume + ": no such run in " + root + " (see `nightshift runs`)");
+      return kExitBadInput;
+    }
+    previous = *r.value();
+    if (previous->status == "running" && previous->host == HostName() && previous->pid > 0 &&
+        ::kill(static_cast<pid_t>(previous->pid), 0) == 0) {
+      PrintError("run " + o.resume + " is still running (pid " + std::to_string(previous->pid) +
+                 "); cancel it first or wait for it");
+      return kExitBadInput;
+    }
+    auto j = nlohmann::json::parse(previous->params_json, nullptr, false);
+    if (j.is_object()) {
+      for (auto it = j.begin(); it != j.end(); ++it) {
+        if (!pipeline->FindParam(it.key())) continue;
+        overrides.emplace_back(it.key(), it->is_array() ? it->dump() : it->get<std::string>());
+      }
+    }
+  }
+  for (const auto& kv : o.params) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      PrintError("-p " + kv + ": expected NAME=VALUE");
+      return kExitBadInput;
+    }
+    overrides.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  auto params = spec::ResolveParams(*pipeline, overrides);
+  if (!params.ok()) {
+    for (const auto& line : Split(params.status().message(), '\n')) PrintError(o.file + ": " + line);
+    return kExitBadInput;
+  }
+
+  // 4. Capacity and preflight: nothing is created for a run that cannot start.
+  Capacity cap = LocalExecutor::MachineCapacity();
+  if (o.cpus > 0) cap.cpus = o.cpus;
+  if (!o.memory.empty()) {
+    auto m = ParseMemoryBytes(o.memory);
+    if (!m) {
+      PrintError("--memory " + o.memory + ": bad size; use e.g. 8GiB");
+      return kExitBadInput;
+    }
+    cap.memory_bytes = *m;
+  }
+  const char* path = ::getenv("PATH");
+  std::string path_env = SelfDir() + ":" + (path ? path : "/usr/local/bin:/usr/bin:/bin");
+  st = Preflight(*pipeline, cap, path_env);
+  if (!st.ok()) {
+    for (const auto& line : Split(st.message(), '\n')) PrintError(line);
+    return kExitBadInput;
+  }
+
+  // 5. The run row and folder.
+  RealClock clock;
+  Layout layout{root};
+  RunConfig cfg;
+  cfg.layout = layout;
+  cfg.params = params.value();
+  cfg.path_env = path_env;
+  cfg.seed = static_cast<uint64_t>(clock.Now()) ^ static_cast<uint64_t>(::getpid());
+  if (previous) {
+    cfg.run_id = previous->run_id;
+    cfg.resume = true;
+    st = store->Transaction([&]() -> Status {
+      NS_RETURN_IF_ERROR(store->SetRunOwner(cfg.run_id, ::getpid(), HostName()));
+      // Attempts the previous engine left running are lost; what is left of them dies.
+      auto attempts = store->ListAttempts(cfg.run_id);
+      if (!attempts.ok()) return attempts.status();
+      for (auto a : attempts.value()) {
+        if (a.status != "running") continue;
+        if (a.pid > 0 && previous->host == HostName()) ::kill(-static_cast<pid_t>(a.pid), SIGKILL);
+        a.status = "lost";
+        a.finished_at = clock.Now();
+        a.message = "the engine stopped while this attempt ran";
+        NS_RETURN_IF_ERROR(store->UpsertAttempt(a));
+      }
+      return store->AppendEvent({0, cfg.run_id, clock.Now(), "run_resumed", "", 0, ""});
+    });
+  } else {
+    cfg.run_id = NewRunId(clock.Now());
+    st = MakeDirs(layout.RunDir(cfg.run_id));
+    RunRow row;
+    row.run_id = cfg.run_id;
+    row.pipeline = pipeline->name;
+    row.pipeline_file = pipeline->file;
+    row.spec_hash = pipeline->hash;
+    row.params_json = spec::ParamValuesToJson(cfg.params);
+    row.status = "running";
+    row.created_at = clock.Now();
+    row.pid = ::getpid();
+    row.host = HostName();
+    if (st.ok()) {
+      st = store->Transaction([&]() -> Status {
+        NS_RETURN_IF_ERROR(store->InsertRun(row));
+        return store->AppendEvent({0, cfg.run_id, clock.Now(), "run_created", "", 0, ""});
+      });
+    }
+  }
+  if (st.ok()) st = WriteFileAtomic(layout.RunDir(cfg.run_id) + "/pipeline.yaml", pipeline->text);
+  if (!st.ok()) {
+    PrintError(st.message());
+    return kExitEngine;
+  }
+
+  // 6. Run.
+  Progress::Mode mode = o.json ? Progress::Mode::kJson
+                        : (!o.plain && ::isatty(2)) ? Progress::Mode::kTty
+                                                    : Progress::Mode::kPlain;
+  std::vector<std::string> order;
+  for (size_t i : pipeline->topo_order) order.push_back(pipeline->steps[i].id);
+  if (mode != Progress::Mode::kJson) {
+    std::cerr << (cfg.resume ? "resuming run " : "run ") << cfg.run_id << " of " << pipeline->name
+              << " in " << layout.RunDir(cfg.run_id) << "\n";
+  }
+  EventQueue events(&clock);
+  SignalForwarder signals(&events);
+  Progress progress(mode, cfg.run_id, order);
+  Result<RunStatus> result = RunStatus::kFailed;
+  {
+    LocalExecutor executor(&events, cap);
+    Scheduler scheduler(*pipeline, cfg, store.get(), &executor, &clock, &events, &progress);
+    result = scheduler.Run();
+  }
+  progress.Stop();
+  if (!result.ok()) {
+    PrintError("run " + cfg.run_id + " stopped: " + result.status().message());
+    return kExitEngine;
+  }
+  std::string dir = layout.RunDir(cfg.run_id);
+  if (mode != Progress::Mode::kJson) {
+    std::cerr << "run " << cfg.run_id << " " << RunStatusName(result.value()) << "; outputs in " << dir
+              << "\n";
+    if (result.value() == RunStatus::kFailed) {
+      std::cerr << "  see `nightshift show " << cfg.run_id << "` and `nightshift logs " << cfg.run_id
+                << " STEP`; fix and continue with `nightshift run " << o.file << " --resume "
+                << cfg.run_id << "`\n";
+    }
+  }
+  switch (result.value()) {
+    case RunStatus::kSucceeded: return kExitOk;
+    case RunStatus::kFailed: return kExitRunFailed;
+    case RunStatus::kCancelled: return kExitCancelled;
+  }
+  return kExitEngine;
+}
+
+int ValidateCommand(const std::string& file, bool quiet) {
+  spec::Diagnostics diags(file);
+  auto pipeline = spec::ParsePipelineFile(file, &diags);
+  if (!pipeline) {
+    std::cerr << diags.Format();
+    std::cerr << diags.size() << " error" << (diags.size() == 1 ? "" : "s") << " in " << file << "\n";
+    return kExitBadInput;
+  }
+  if (!quiet) {
+    size_t foreach = 0;
+    for (const auto& s : pipeline->steps) foreach += s.foreach.kind != spec::ForeachKind::kNone;
+    std::cout << file << ": ok: pipeline '" << pipeline->name << "', " << pipeline->params.size()
+              << " params, " << pipeline->steps.size() << " steps (" << foreach << " foreach)\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace ns::cli

@@ -1,0 +1,211 @@
+#include "video/analyse.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <optional>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "util/fs.h"
+#include "video/clustering.h"
+#include "video/decoder.h"
+#include "video/motion.h"
+#include "video/track.h"
+
+namespace ns::video {
+namespace {
+
+struct TrackData {
+  std::vector<TrackedBox> boxes;
+  std::vector<Point3> colours;   // Lab samples
+  cv::Mat thumb;
+  double thumb_area = 0;
+  int team = -1;
+  Point3 colour{0, 0, 0};        // median Lab
+  MotionStats motion;
+};
+
+std::string Hex(const cv::Vec3b& bgr) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", bgr[2], bgr[1], bgr[0]);
+  return buf;
+}
+
+cv::Vec3b LabToBgr(const Point3& lab) {
+  cv::Mat m(1, 1, CV_8UC3, cv::Scalar(lab[0], lab[1], lab[2])), out;
+  cv::cvtColor(m, out, cv::COLOR_Lab2BGR);
+  return out.at<cv::Vec3b>(0, 0);
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
+  if (o.out_dir.empty()) return Status::Invalid("no output folder: pass --out or set NIGHTSHIFT_OUTPUT_DIR");
+  std::string tracks_path = IsDirectory(o.tracks) ? o.tracks + "/tracks.jsonl" : o.tracks;
+  auto boxes = ReadTracks(tracks_path);
+  if (!boxes.ok()) return boxes.status();
+  std::optional<cv::Matx33d> hom;
+  if (!o.homography.empty()) {
+    auto h = ReadHomography(o.homography);
+    if (!h.ok()) return h.status();
+    hom = *h;
+  }
+
+  std::map<int, TrackData> tracks;
+  for (const auto& b : *boxes) tracks[b.id].boxes.push_back(b);
+  // Frames to sample pixels from: evenly spread boxes of each long-enough track.
+  std::map<int64_t, std::vector<std::pair<int, Box>>> wanted;
+  for (auto& [id, t] : tracks) {
+    int n = static_cast<int>(t.boxes.size());
+    if (n < o.min_boxes) continue;
+    int k = std::min(n, o.samples);
+    for (int i = 0; i < k; ++i) {
+      const TrackedBox& b = t.boxes[static_cast<size_t>((i + 0.5) * n / k)];
+      wanted[b.frame].push_back({id, b.box});
+    }
+  }
+
+  int width = 0, height = 0;
+  if (!o.video.empty()) {
+    Decoder::Options dopt;
+    dopt.threads = o.threads;
+    auto dec = Decoder::Open(o.video, dopt);
+    if (!dec.ok()) return dec.status();
+    int64_t last = wanted.empty() ? -1 : wanted.rbegin()->first;
+    VideoFrame f;
+    while (true) {
+      auto more = (*dec)->Next(&f);
+      if (!more.ok()) return more.status();
+      if (!*more) break;
+      width = f.bgr.cols;
+      height = f.bgr.rows;
+      if (f.index > last) break;
+      auto it = wanted.find(f.index);
+      if (it == wanted.end()) continue;
+      cv::Rect frame_rect(0, 0, f.bgr.cols, f.bgr.rows);
+      for (const auto& [id, box] : it->second) {
+        cv::Rect r(cv::Point(int(box.x), int(box.y)), cv::Size(int(box.w), int(box.h)));
+        r &= frame_rect;
+        if (r.area() <= 0) continue;
+        cv::Rect torso(r.x + int(r.width * 0.3), r.y + int(r.height * 0.2), std::max(1, int(r.width * 0.4)),
+                       std::max(1, int(r.height * 0.3)));
+        torso &= frame_rect;
+        if (torso.area() <= 0) continue;
+        cv::Mat lab;
+        cv::cvtColor(f.bgr(torso), lab, cv::COLOR_BGR2Lab);
+        cv::Scalar m = cv::mean(lab);
+        TrackData& t = tracks[id];
+        t.colours.push_back({m[0], m[1], m[2]});
+        if (r.area() > t.thumb_area) {
+          t.thumb_area = r.area();
+          t.thumb = f.bgr(r).clone();
+        }
+      }
+    }
+    if (width == 0) return Status::Invalid(o.video + ": no video frame could be decoded");
+  } else {
+    for (const auto& b : *boxes) {
+      width = std::max(width, int(b.box.x + b.box.w));
+      height = std::max(height, int(b.box.y + b.box.h));
+    }
+  }
+
+  // Teams: k-means on the tracks' median torso colours.
+  std::vector<int> ids;
+  std::vector<Point3> colours;
+  for (auto& [id, t] : tracks) {
+    if (t.colours.empty()) continue;
+    for (int c = 0; c < 3; ++c) {
+      std::vector<double> ch;
+      for (const auto& p : t.colours) ch.push_back(p[c]);
+      t.colour[c] = Median(ch);
+    }
+    ids.push_back(id);
+    colours.push_back(t.colour);
+  }
+  Clusters clusters = KMeans(colours, 2);
+  for (size_t i = 0; i < ids.size(); ++i) tracks[ids[i]].team = clusters.labels[i];
+
+  // Motion and heatmaps.
+  AnalyseSummary sum;
+  sum.units = hom ? "m" : "px";
+  auto heat = [&]() {
+    return hom ? Heatmap(o.grid_cols, o.grid_rows, 0, 0, o.pitch_width, o.pitch_height)
+               : Heatmap(o.grid_cols, o.grid_rows, 0, 0, std::max(1, width), std::max(1, height));
+  };
+  Heatmap heatmaps[2] = {heat(), heat()};
+  NS_RETURN_IF_ERROR(MakeDirs(o.out_dir + "/thumbs"));
+  nlohmann::json jtracks = nlohmann::json::array();
+  for (auto& [id, t] : tracks) {
+    std::vector<TrackPoint> pts;
+    for (const auto& b : t.boxes) {
+      cv::Point2d foot(b.box.Cx(), b.box.y + b.box.h);
+      if (hom) foot = Apply(*hom, foot);
+      pts.push_back({b.time, foot.x, foot.y});
+      if (t.team >= 0) heatmaps[t.team].Add(foot.x, foot.y);
+    }
+    t.motion = ComputeMotion(pts);
+    if (static_cast<int>(t.boxes.size()) < o.min_boxes) continue;
+    ++sum.tracks;
+    if (t.team >= 0) ++sum.team_sizes[t.team];
+    nlohmann::json jt = {{"id", id},
+                         {"team", t.team},
+                         {"boxes", t.boxes.size()},
+                         {"first_frame", t.boxes.front().frame},
+                         {"last_frame", t.boxes.back().frame},
+                         {"first_time", t.boxes.front().time},
+                         {"last_time", t.boxes.back().time},
+                         {"distance", std::round(t.motion.distance * 100) / 100},
+                         {"avg_speed", std::round(t.motion.avg_speed * 100) / 100},
+                         {"max_speed", std::round(t.motion.max_speed * 100) / 100}};
+    if (!t.colours.empty()) jt["colour"] = Hex(LabToBgr(t.colour));
+    if (!t.thumb.empty()) {
+      std::string name = "thumbs/track_" + std::to_string(id) + ".jpg";
+      try {
+        if (cv::imwrite(o.out_dir + "/" + name, t.thumb)) jt["thumb"] = name;
+      } catch (const cv::Exception& e) {
+        return Status::IoError(o.out_dir + "/" + name + ": " + e.what());
+      }
+    }
+    jtracks.push_back(jt);
+  }
+  nlohmann::json jteams = nlohmann::json::array();
+  for (int k = 0; k < 2; ++k) {
+    nlohmann::json members = nlohmann::json::array();
+    double dist = 0;
+    for (auto& [id, t] : tracks) {
+      if (t.team != k || static_cast<int>(t.boxes.size()) < o.min_boxes) continue;
+      members.push_back(id);
+      dist += t.motion.distance;
+    }
+    nlohmann::json jt = {{"team", k}, {"tracks", members}, {"distance", std::round(dist * 100) / 100},
+                         {"heatmap", "heatmap_team" + std::to_string(k) + ".json"}};
+    if (k < static_cast<int>(clusters.centres.size())) jt["colour"] = Hex(LabToBgr(clusters.centres[k]));
+    jteams.push_back(jt);
+    NS_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/heatmap_team" + std::to_string(k) + ".json",
+                                       heatmaps[k].ToJson().dump() + "\n"));
+  }
+  nlohmann::json summary = {{"video", o.video.empty() ? "" : BaseName(o.video)},
+                            {"width", width},
+                            {"height", height},
+                            {"units", sum.units},
+                            {"speed_units", sum.units + "/s"},
+                            {"tracks_total", tracks.size()},
+                            {"tracks_analysed", sum.tracks},
+                            {"min_boxes", o.min_boxes},
+                            {"teams", jteams},
+                            {"tracks", jtracks}};
+  NS_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/summary.json", summary.dump(2) + "\n"));
+  return sum;
+}
+
+}  // namespace ns::video

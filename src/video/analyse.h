@@ -1,0 +1,40 @@
+// The `analyse` step: teams, distances, speeds and heatmaps from tracks.
+//
+// Reads tracks.jsonl and the source video (to sample pixels). For each track with
+// at least `min_boxes` boxes, the torso (middle of the box: 30-70% across, 20-50%
+// down) of up to `samples` boxes is averaged in Lab colour; the tracks' colours are
+// split into two teams by KMeans. Distance and speed come from the foot points, in
+// pixels or, with a homography, metres. Writes into out_dir: summary.json,
+// heatmap_team0.json / heatmap_team1.json (grids of counts), thumbs/track_<id>.jpg
+// (the largest box of each track). Tracks shorter than min_boxes get team -1.
+#pragma once
+
+#include <string>
+
+#include "util/status.h"
+
+namespace ns::video {
+
+struct AnalyseOptions {
+  std::string tracks;       // tracks.jsonl, or the track step's folder
+  std::string video;        // the source video
+  std::string homography;   // optional file: image pixels -> metres
+  double pitch_width = 105; // metres, heatmap extent with a homography
+  double pitch_height = 68;
+  int grid_cols = 48;       // heatmap cells
+  int grid_rows = 32;
+  int min_boxes = 5;
+  int samples = 12;
+  int threads = 1;
+  std::string out_dir;
+};
+
+struct AnalyseSummary {
+  int tracks = 0;     // analysed (>= min_boxes)
+  int team_sizes[2] = {0, 0};
+  std::string units;  // "px" or "m"
+};
+
+Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& options);
+
+}  // namespace ns::video
