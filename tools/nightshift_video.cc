@@ -11,9 +11,12 @@
 
 #include "util/fs.h"
 #include "util/strings.h"
+#include "video/analyse.h"
 #include "video/av_error.h"
 #include "video/detect.h"
 #include "video/probe.h"
+#include "video/render.h"
+#include "video/report.h"
 #include "video/segment.h"
 #include "video/track.h"
 
@@ -53,6 +56,8 @@ int main(int argc, char** argv) {
                "track, analyse, render, report).\nExit codes: 0 ok, 2 bad input, 75 retryable "
                "(stopped by SIGTERM, checkpoint written), 1 other failure."};
   app.require_subcommand(1);
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "Show FFmpeg's own log messages");
 
   // probe
   std::string probe_in, probe_out;
@@ -128,7 +133,49 @@ int main(int argc, char** argv) {
   track->add_option("--class", trk.tracker.cls, "Class to track (empty: all)")->capture_default_str();
   AddOut(track, &trk.out_dir);
 
+  // analyse
+  v::AnalyseOptions ana;
+  std::string ana_pitch = "105x68";
+  CLI::App* analyse = app.add_subcommand("analyse", "Teams by jersey colour, distance and speed per track, "
+                                                    "per-team heatmaps; writes summary.json, heatmap_team<k>.json, "
+                                                    "thumbs/.");
+  analyse->add_option("--input", ana.tracks, "The track step's folder or a tracks.jsonl")->required();
+  analyse->add_option("--video", ana.video, "The source video (to sample jersey colours and thumbnails)");
+  analyse->add_option("--homography", ana.homography, "3x3 image-pixels -> pitch-metres matrix (JSON or 9 "
+                                                      "numbers): distances and speeds in metres");
+  analyse->add_option("--pitch", ana_pitch, "Pitch size in metres WxH (heatmap extent with --homography)")
+      ->capture_default_str();
+  analyse->add_option("--min-boxes", ana.min_boxes, "Shorter tracks are left out")->capture_default_str();
+  analyse->add_option("--samples", ana.samples, "Boxes sampled per track for its colour")->capture_default_str();
+  analyse->add_option("--threads", ana.threads, "Decoder threads")->capture_default_str();
+  AddOut(analyse, &ana.out_dir);
+
+  // render
+  v::RenderOptions ren;
+  CLI::App* render = app.add_subcommand("render", "Annotated MP4 (boxes, ids, team colours, trails) and "
+                                                  "heatmap PNGs.");
+  render->add_option("--input", ren.video, "The source video")->required();
+  render->add_option("--tracks", ren.tracks, "The track step's folder or a tracks.jsonl")->required();
+  render->add_option("--analysis", ren.analysis, "The analyse step's folder (team colours, heatmaps)");
+  render->add_option("--trail", ren.trail, "Trail length in frames")->capture_default_str();
+  render->add_option("--threads", ren.threads, "Decoder and encoder threads")->capture_default_str();
+  render->add_option("--max-frames", ren.max_frames, "Render only the first N frames");
+  AddOut(render, &ren.out_dir);
+
+  // report
+  v::ReportOptions rep;
+  CLI::App* report = app.add_subcommand("report", "One self-contained HTML page (index.html): summary, "
+                                                  "heatmaps, a table per player, thumbnails, video link.");
+  report->add_option("--input", rep.analysis, "The analyse step's folder")->required();
+  report->add_option("--render", rep.render, "The render step's folder (heatmap PNGs, annotated.mp4)");
+  report->add_option("--probe", rep.probe, "probe.json or the probe step's folder");
+  report->add_option("--video-link", rep.video_link, "Link to the annotated video (default "
+                                                     "../<render folder>/annotated.mp4)");
+  report->add_option("--title", rep.title, "Page title")->capture_default_str();
+  AddOut(report, &rep.out_dir);
+
   CLI11_PARSE(app, argc, argv);
+  v::SetFfmpegLogging(verbose);
 
   if (*probe) {
     auto r = v::Probe(probe_in, probe_decode);
@@ -209,6 +256,35 @@ int main(int argc, char** argv) {
     std::printf("%d segments, %lld frames, %lld detections -> %d tracks (%lld boxes)\n", r->segments,
                 static_cast<long long>(r->frames), static_cast<long long>(r->detections), r->tracks,
                 static_cast<long long>(r->boxes));
+    return 0;
+  }
+  if (*analyse) {
+    Status st = OutDir(&ana.out_dir);
+    if (!st.ok()) return Fail(st);
+    if (std::sscanf(ana_pitch.c_str(), "%lfx%lf", &ana.pitch_width, &ana.pitch_height) != 2 ||
+        ana.pitch_width <= 0 || ana.pitch_height <= 0)
+      return Fail(Status::Invalid("--pitch must be WxH in metres, not '" + ana_pitch + "'"));
+    auto r = v::RunAnalyse(ana);
+    if (!r.ok()) return Fail(r.status());
+    std::printf("%d players: team 1 %d, team 2 %d (distances in %s)\n", r->tracks, r->team_sizes[0],
+                r->team_sizes[1], r->units.c_str());
+    return 0;
+  }
+  if (*render) {
+    Status st = OutDir(&ren.out_dir);
+    if (!st.ok()) return Fail(st);
+    auto r = v::RunRender(ren);
+    if (!r.ok()) return Fail(r.status());
+    std::printf("%lld frames -> %s/annotated.mp4 (%s), %d heatmaps\n", static_cast<long long>(r->frames),
+                ren.out_dir.c_str(), r->codec.c_str(), r->heatmaps);
+    return 0;
+  }
+  if (*report) {
+    Status st = OutDir(&rep.out_dir);
+    if (!st.ok()) return Fail(st);
+    auto r = v::RunReport(rep);
+    if (!r.ok()) return Fail(r.status());
+    std::printf("report: %s\n", r->c_str());
     return 0;
   }
   return 1;

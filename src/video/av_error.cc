@@ -51,3 +51,11 @@ int ExitCodeFor(const Status& status) {
 }
 
 }  // namespace ns::video
+
+extern "C" {
+#include <libavutil/log.h>
+}
+
+namespace ns::video {
+void SetFfmpegLogging(bool verbose) { av_log_set_level(verbose ? AV_LOG_INFO : AV_LOG_QUIET); }
+}  // namespace ns::video

@@ -32,3 +32,9 @@ Status AvStatus(int averror, const std::string& what, const std::string& path);
 int ExitCodeFor(const Status& status);
 
 }  // namespace ns::video
+
+namespace ns::video {
+// FFmpeg logs every corrupt packet; steps summarise losses themselves, so they
+// keep FFmpeg quiet unless `verbose`.
+void SetFfmpegLogging(bool verbose);
+}  // namespace ns::video

@@ -1,0 +1,33 @@
+// The `render` step: an annotated copy of the video (boxes, ids, team colours and
+// trails; H.264 MP4 via Encoder) and heatmap PNGs.
+//
+// Reads the source video, tracks.jsonl and, optionally, the analyse step's folder
+// (summary.json for team colours, heatmap_team<k>.json). Writes into out_dir:
+// annotated.mp4, and heatmap_team0.png / heatmap_team1.png when heatmaps exist.
+#pragma once
+
+#include <string>
+
+#include "util/status.h"
+
+namespace ns::video {
+
+struct RenderOptions {
+  std::string video;
+  std::string tracks;     // tracks.jsonl or the track step's folder
+  std::string analysis;   // the analyse step's folder (optional)
+  std::string out_dir;
+  int trail = 30;         // frames of trail behind each player
+  int threads = 1;
+  int64_t max_frames = -1;
+};
+
+struct RenderSummary {
+  int64_t frames = 0;
+  std::string codec;
+  int heatmaps = 0;
+};
+
+Result<RenderSummary> RunRender(const RenderOptions& options);
+
+}  // namespace ns::video

@@ -1,0 +1,175 @@
+#include "video/report.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "util/fs.h"
+
+namespace ns::video {
+namespace {
+
+std::string Fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+std::string Clock(double seconds) {
+  int s = static_cast<int>(seconds);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%d:%02d", s / 60, s % 60);
+  return buf;
+}
+
+// An <img> with the file inlined, or "" when the file is missing.
+std::string InlineImage(const std::string& path, const std::string& mime, const std::string& alt,
+                        const std::string& cls) {
+  auto bytes = ReadFile(path);
+  if (!bytes.ok()) return "";
+  return "<img class=\"" + cls + "\" alt=\"" + HtmlEscape(alt) + "\" src=\"data:" + mime + ";base64," +
+         Base64(*bytes) + "\">";
+}
+
+Result<nlohmann::json> ReadJson(const std::string& path) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return Status::NotFound(path + ": cannot read");
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded()) return Status::Invalid(path + ": not valid JSON");
+  return j;
+}
+
+constexpr char kStyle[] = R"(
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+h1{margin-bottom:.2em} .muted{color:#666} table{border-collapse:collapse;width:100%;margin:1em 0}
+th,td{border-bottom:1px solid #ddd;padding:.35em .6em;text-align:left;vertical-align:middle}
+th{background:#f4f4f4} .swatch{display:inline-block;width:1em;height:1em;border:1px solid #999;
+vertical-align:middle;margin-right:.4em} .heat{max-width:100%;border:1px solid #ccc}
+.thumb{height:64px;border:1px solid #ccc} .teams{display:flex;gap:2em;flex-wrap:wrap}
+.team{flex:1;min-width:300px} .kv td:first-child{color:#666;width:14em}
+)";
+
+}  // namespace
+
+std::string Base64(const std::string& in) {
+  static const char kTable[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    out += kTable[v >> 18];
+    out += kTable[(v >> 12) & 63];
+    out += kTable[(v >> 6) & 63];
+    out += kTable[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    out += kTable[v >> 18];
+    out += kTable[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out += kTable[v >> 18];
+    out += kTable[(v >> 12) & 63];
+    out += kTable[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+std::string HtmlEscape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+Result<std::string> RunReport(const ReportOptions& o) {
+  if (o.out_dir.empty()) return Status::Invalid("no output folder: pass --out or set NIGHTSHIFT_OUTPUT_DIR");
+  auto summary = ReadJson(o.analysis + "/summary.json");
+  if (!summary.ok()) return summary.status();
+  const nlohmann::json& s = *summary;
+  nlohmann::json probe;
+  if (!o.probe.empty()) {
+    auto p = ReadJson(IsDirectory(o.probe) ? o.probe + "/probe.json" : o.probe);
+    if (!p.ok()) return p.status();
+    probe = *p;
+  }
+  std::string units = s.value("units", "px");
+  std::string link = o.video_link;
+  if (link.empty() && !o.render.empty()) link = "../" + BaseName(AbsolutePath(o.render)) + "/annotated.mp4";
+
+  std::ostringstream h;
+  h << "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+    << "<title>" << HtmlEscape(o.title) << "</title><style>" << kStyle << "</style></head><body>\n";
+  h << "<h1>" << HtmlEscape(o.title) << "</h1>\n<p class=\"muted\">" << HtmlEscape(s.value("video", ""))
+    << "</p>\n";
+  h << "<h2>Summary</h2>\n<table class=\"kv\">\n";
+  if (!probe.is_null()) {
+    h << "<tr><td>Video</td><td>" << probe.value("width", 0) << "x" << probe.value("height", 0) << ", "
+      << HtmlEscape(probe.value("codec", "")) << ", " << Fixed(probe.value("fps", 0.0), 2) << " fps, "
+      << Clock(probe.value("duration", 0.0)) << " (" << probe.value("frame_count", 0) << " frames)</td></tr>\n";
+  }
+  h << "<tr><td>Players tracked</td><td>" << s.value("tracks_analysed", 0) << " (of "
+    << s.value("tracks_total", 0) << " tracks; shorter than " << s.value("min_boxes", 0)
+    << " boxes are left out)</td></tr>\n";
+  h << "<tr><td>Distances in</td><td>" << (units == "m" ? "metres (pitch homography)" : "pixels (no pitch homography given)")
+    << "</td></tr>\n";
+  if (!link.empty())
+    h << "<tr><td>Annotated video</td><td><a href=\"" << HtmlEscape(link) << "\">" << HtmlEscape(link)
+      << "</a></td></tr>\n";
+  h << "</table>\n";
+
+  h << "<h2>Teams</h2>\n<div class=\"teams\">\n";
+  for (const auto& t : s.value("teams", nlohmann::json::array())) {
+    int k = t.value("team", 0);
+    std::string colour = t.value("colour", "#888888");
+    h << "<div class=\"team\"><h3><span class=\"swatch\" style=\"background:" << HtmlEscape(colour)
+      << "\"></span>Team " << (k + 1) << "</h3>\n<p>" << t.value("tracks", nlohmann::json::array()).size()
+      << " players, " << Fixed(t.value("distance", 0.0), 0) << " " << units << " covered in total</p>\n";
+    if (!o.render.empty()) {
+      std::string img = InlineImage(o.render + "/heatmap_team" + std::to_string(k) + ".png", "image/png",
+                                    "heatmap of team " + std::to_string(k + 1), "heat");
+      h << (img.empty() ? "<p class=\"muted\">no heatmap</p>" : img) << "\n";
+    }
+    h << "</div>\n";
+  }
+  h << "</div>\n";
+
+  h << "<h2>Players</h2>\n<table><tr><th></th><th>Id</th><th>Team</th><th>On screen</th><th>Boxes</th>"
+    << "<th>Distance (" << units << ")</th><th>Avg speed (" << units << "/s)</th><th>Max speed (" << units
+    << "/s)</th></tr>\n";
+  for (const auto& t : s.value("tracks", nlohmann::json::array())) {
+    std::string thumb;
+    if (t.contains("thumb"))
+      thumb = InlineImage(o.analysis + "/" + t["thumb"].get<std::string>(), "image/jpeg",
+                          "player " + std::to_string(t.value("id", 0)), "thumb");
+    int team = t.value("team", -1);
+    h << "<tr><td>" << thumb << "</td><td>" << t.value("id", 0) << "</td><td>";
+    if (t.contains("colour"))
+      h << "<span class=\"swatch\" style=\"background:" << HtmlEscape(t["colour"].get<std::string>()) << "\"></span>";
+    h << (team >= 0 ? std::to_string(team + 1) : "-") << "</td><td>" << Clock(t.value("first_time", 0.0))
+      << "&ndash;" << Clock(t.value("last_time", 0.0)) << "</td><td>" << t.value("boxes", 0) << "</td><td>"
+      << Fixed(t.value("distance", 0.0), 1) << "</td><td>" << Fixed(t.value("avg_speed", 0.0), 2) << "</td><td>"
+      << Fixed(t.value("max_speed", 0.0), 2) << "</td></tr>\n";
+  }
+  h << "</table>\n<p class=\"muted\">Made by nightshift-video.</p>\n</body></html>\n";
+
+  NS_RETURN_IF_ERROR(MakeDirs(o.out_dir));
+  std::string path = o.out_dir + "/index.html";
+  NS_RETURN_IF_ERROR(WriteFileAtomic(path, h.str()));
+  return path;
+}
+
+}  // namespace ns::video
