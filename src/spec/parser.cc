@@ -645,8 +645,12 @@ std::optional<Pipeline> ParsePipelineText(const std::string& text, const std::st
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    d->Error({e.mark.line + 1, e.mark.column + 1}, "malformed YAML: " + e.msg,
-             "check indentation and quoting near this place");
+    std::string hint = "check indentation and quoting near this place";
+    static const std::regex kFlowTemplate(R"(:\s*\{[^\n]*\$\{)");
+    if (std::regex_search(text, kFlowTemplate)) {
+      hint += "; a ${...} template inside a {flow: mapping} must be quoted, or use block style";
+    }
+    d->Error({e.mark.line + 1, e.mark.column + 1}, "malformed YAML: " + e.msg, hint);
     return std::nullopt;
   }
   Parser p(d);

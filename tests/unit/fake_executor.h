@@ -1,0 +1,38 @@
+// FakeExecutor: the seam for scheduler unit tests. Submit decides the outcome at
+// once through a user function and queues the result; it may also write files
+// into the attempt's output folder to stand for the program's outputs.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/event_queue.h"
+#include "exec/executor.h"
+
+namespace ns::testing {
+
+class FakeExecutor : public Executor {
+ public:
+  using Behaviour = std::function<AttemptResult(const AttemptSpec&)>;
+  FakeExecutor(EventQueue* q, Capacity cap, Behaviour b) : q_(q), cap_(cap), b_(std::move(b)) {}
+  Capacity capacity() const override { return cap_; }
+  Result<int64_t> Submit(const AttemptSpec& spec) override;
+  void Cancel(uint64_t id) override { cancelled.push_back(id); }
+
+  std::vector<AttemptSpec> submitted;
+  std::vector<uint64_t> cancelled;
+  bool hold = false;  // when set, results are kept in `held` instead of queued
+
+  std::vector<AttemptResult> held;
+
+ private:
+  EventQueue* q_;
+  Capacity cap_;
+  Behaviour b_;
+};
+
+// Value of NAME in a spec's environment ("" if absent).
+std::string EnvOf(const AttemptSpec& spec, const std::string& name);
+
+}  // namespace ns::testing
