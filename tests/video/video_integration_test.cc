@@ -1,0 +1,331 @@
+// Integration tests: the real nightshift-video binary on real footage.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "video_test_util.h"
+
+namespace ns::video {
+namespace {
+
+using namespace testing_util;
+
+// Segments vtest.avi into `dir`/seg (4 segments: its keyframes are 25 s apart).
+void SegmentVtest(const std::string& dir) {
+  auto r = RunVideo({"segment", "--input", NS_VTEST, "--seconds", "20", "--out", "seg"}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+}
+
+std::vector<std::string> Lines(const std::string& path) {
+  std::vector<std::string> out;
+  std::istringstream in(Slurp(path));
+  std::string l;
+  while (std::getline(in, l)) out.push_back(l);
+  return out;
+}
+
+TEST(VideoProbe, VtestIsMeasured) {
+  REQUIRE_VTEST();
+  std::string dir = TestDir();
+  auto r = RunVideo({"probe", "--input", NS_VTEST, "--out", "p", "--decode"}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["codec"], "msmpeg4v3");
+  EXPECT_EQ(j["width"], 768);
+  EXPECT_EQ(j["height"], 576);
+  EXPECT_DOUBLE_EQ(j["fps"].get<double>(), 10.0);
+  EXPECT_EQ(j["frame_count"], 795);
+  EXPECT_EQ(j["frame_count_source"], "decoded");
+  EXPECT_NEAR(j["duration"].get<double>(), 79.5, 1e-6);
+  EXPECT_EQ(j["keyframe_times"], nlohmann::json({0.0, 25.0, 50.0, 75.0}));
+  EXPECT_EQ(j["rotation"], 0);
+  EXPECT_EQ(ReadJson(dir + "/p/probe.json"), j);
+}
+
+TEST(VideoSegment, StreamCopyKeepsEveryFrame) {
+  REQUIRE_VTEST();
+  std::string dir = TestDir();
+  SegmentVtest(dir);
+  auto idx = ReadJson(dir + "/seg/segments.json");
+  ASSERT_EQ(idx["segments"].size(), 4u);
+  int64_t next = 0;
+  std::vector<int64_t> counts;
+  for (const auto& s : idx["segments"]) {
+    EXPECT_EQ(s["first_frame"], next);
+    next += s["frame_count"].get<int64_t>();
+    counts.push_back(s["frame_count"]);
+    // Each segment decodes to exactly its frames, same codec: no re-encode.
+    auto p = RunVideo({"probe", "--input", "seg/" + s["file"].get<std::string>(), "--decode"}, dir);
+    ASSERT_EQ(p.code, 0) << p.err;
+    auto pj = nlohmann::json::parse(p.out);
+    EXPECT_EQ(pj["codec"], "msmpeg4v3");
+    EXPECT_EQ(pj["frame_count"], s["frame_count"]);
+    EXPECT_EQ(pj["frames_lost"], 0);
+  }
+  EXPECT_EQ(counts, (std::vector<int64_t>{250, 250, 250, 45}));
+  EXPECT_EQ(idx["frame_count"], 795);
+  EXPECT_DOUBLE_EQ(idx["segments"][3]["start_time"].get<double>(), 75.0);
+}
+
+// Detect on each segment (the way the pipeline's foreach does) and on the whole video.
+void DetectBoth(const std::string& dir, const std::vector<std::string>& flags) {
+  auto idx = ReadJson(dir + "/seg/segments.json");
+  for (const auto& s : idx["segments"]) {
+    std::string file = s["file"];
+    std::vector<std::string> args = {"detect", "--input", "seg/" + file, "--index", "seg/segments.json",
+                                     "--out", "detect/" + file.substr(0, file.size() - 4)};
+    args.insert(args.end(), flags.begin(), flags.end());
+    auto r = RunVideo(args, dir);
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  std::vector<std::string> args = {"detect", "--input", NS_VTEST, "--out", "whole"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  auto r = RunVideo(args, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(RunVideo({"track", "--input", "detect", "--out", "trk_seg"}, dir).code, 0);
+  ASSERT_EQ(RunVideo({"track", "--input", "whole", "--out", "trk_whole"}, dir).code, 0);
+}
+
+TEST(VideoPipeline, SegmentedHogGivesTheSameDetectionsAndTracks) {
+  REQUIRE_VTEST();
+  std::string dir = TestDir();
+  SegmentVtest(dir);
+  DetectBoth(dir, {"--detector", "hog", "--stride", "10"});
+  // HOG is stateless and frames are numbered globally: identical detections.
+  std::vector<std::string> seg;
+  for (const char* s : {"seg_0000", "seg_0001", "seg_0002", "seg_0003"}) {
+    auto l = Lines(dir + "/detect/" + s + "/detections.jsonl");
+    seg.insert(seg.end(), l.begin(), l.end());
+  }
+  auto whole = Lines(dir + "/whole/detections.jsonl");
+  ASSERT_GT(whole.size(), 50u);
+  EXPECT_EQ(seg, whole);
+  EXPECT_EQ(Slurp(dir + "/trk_seg/tracks.jsonl"), Slurp(dir + "/trk_whole/tracks.jsonl"));
+  auto t = ReadJson(dir + "/trk_seg/tracks.json");
+  EXPECT_EQ(t["segments"], 4);
+  EXPECT_EQ(t["frames"], 80);  // 795 frames, every 10th
+  EXPECT_GT(t["tracks"].get<int>(), 2);
+}
+
+TEST(VideoPipeline, SegmentedMog2TracksMatchWithinTolerance) {
+  REQUIRE_VTEST();
+  std::string dir = TestDir();
+  SegmentVtest(dir);
+  DetectBoth(dir, {"--detector", "mog2", "--stride", "2"});
+  // MOG2 learns its background from scratch in each segment, so frames right after a
+  // boundary differ; elsewhere each frame's detections must be the same.
+  auto count_by_frame = [](const std::vector<nlohmann::json>& dets) {
+    std::map<int64_t, int> m;
+    for (const auto& d : dets) ++m[d["frame"].get<int64_t>()];
+    return m;
+  };
+  std::vector<nlohmann::json> seg;
+  for (const char* s : {"seg_0000", "seg_0001", "seg_0002", "seg_0003"}) {
+    auto l = ReadJsonLines(dir + "/detect/" + s + "/detections.jsonl");
+    seg.insert(seg.end(), l.begin(), l.end());
+  }
+  auto a = count_by_frame(seg), b = count_by_frame(ReadJsonLines(dir + "/whole/detections.jsonl"));
+  int compared = 0, same = 0;
+  for (int64_t f = 0; f < 795; f += 2) {
+    int64_t since_boundary = f % 250;
+    if (f >= 250 && since_boundary < 60) continue;  // warm-up after a boundary
+    ++compared;
+    same += a[f] == b[f];
+  }
+  EXPECT_GE(same, compared * 9 / 10) << same << " of " << compared << " frames agree";
+  // Long tracks (>= 20 boxes): as many segmented as whole, within 25%.
+  auto long_tracks = [&](const std::string& path) {
+    int n = 0;
+    for (const auto& t : ReadJson(path)["per_track"]) n += t["boxes"].get<int>() >= 20;
+    return n;
+  };
+  int ls = long_tracks(dir + "/trk_seg/tracks.json"), lw = long_tracks(dir + "/trk_whole/tracks.json");
+  EXPECT_GT(lw, 5);
+  EXPECT_LE(std::abs(ls - lw), std::max(2, lw / 4)) << ls << " vs " << lw;
+}
+
+// An uninterrupted run and an interrupted + resumed run of the same segment.
+void CheckResume(const std::string& dir, const std::vector<std::string>& flags) {
+  SegmentVtest(dir);
+  std::vector<std::string> base = {"detect", "--input", "seg/seg_0000.mkv", "--index", "seg/segments.json",
+                                   "--checkpoint-every", "50"};
+  base.insert(base.end(), flags.begin(), flags.end());
+  auto full = base;
+  full.insert(full.end(), {"--out", "full"});
+  ASSERT_EQ(RunVideo(full, dir).code, 0);
+
+  auto cut = base;
+  cut.insert(cut.end(), {"--out", "attempt1", "--stop-after", "130"});
+  auto r1 = RunVideo(cut, dir, {"NIGHTSHIFT_CHECKPOINT_DIR=" + dir + "/ckpt"});
+  EXPECT_EQ(r1.code, 75) << r1.err;
+  EXPECT_NE(r1.err.find("checkpoint written"), std::string::npos) << r1.err;
+  EXPECT_FALSE(Exists(dir + "/attempt1/detections.jsonl"));  // no partial output
+  auto ck = ReadJson(dir + "/ckpt/detect.ckpt.json");
+  EXPECT_EQ(ck["next_local"], 130);
+
+  auto again = base;
+  again.insert(again.end(), {"--out", "attempt2"});
+  auto r2 = RunVideo(again, dir, {"NIGHTSHIFT_CHECKPOINT_DIR=" + dir + "/ckpt",
+                                  "NIGHTSHIFT_PROGRESS_FILE=" + dir + "/progress"});
+  ASSERT_EQ(r2.code, 0) << r2.err;
+  EXPECT_EQ(ReadJson(dir + "/attempt2/detect.json")["resumed_from"], 130);
+  std::string expected = Slurp(dir + "/full/detections.jsonl");
+  EXPECT_GT(expected.size(), 100u);
+  EXPECT_EQ(Slurp(dir + "/attempt2/detections.jsonl"), expected);
+  std::string progress = Slurp(dir + "/progress");
+  EXPECT_NE(progress.find("progress 0.520 resumed at frame 130"), std::string::npos) << progress;
+  EXPECT_NE(progress.find("progress 1.000"), std::string::npos) << progress;
+}
+
+TEST(VideoCheckpoint, Mog2ResumesWithIdenticalDetections) {
+  REQUIRE_VTEST();
+  CheckResume(TestDir(), {"--detector", "mog2"});
+}
+
+TEST(VideoCheckpoint, HogResumesWithIdenticalDetections) {
+  REQUIRE_VTEST();
+  CheckResume(TestDir(), {"--detector", "hog", "--stride", "10"});
+}
+
+TEST(VideoCheckpoint, SigtermWritesACheckpointAndExits75) {
+  REQUIRE_VTEST();
+  std::string dir = TestDir();
+  std::string ckpt = dir + "/ckpt", progress = dir + "/progress";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    setenv("NIGHTSHIFT_CHECKPOINT_DIR", ckpt.c_str(), 1);
+    setenv("NIGHTSHIFT_PROGRESS_FILE", progress.c_str(), 1);
+    std::string out = dir + "/out";
+    execl(NS_VIDEO_BIN, NS_VIDEO_BIN, "detect", "--input", NS_VTEST, "--detector", "hog", "--checkpoint-every",
+          "5", "--out", out.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait for the first checkpoint's progress line, then preempt.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (Slurp(progress).find("progress") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 75);
+  auto ck = ReadJson(ckpt + "/detect.ckpt.json");
+  ASSERT_TRUE(ck.is_object());
+  int64_t at = ck["next_local"];
+  EXPECT_GE(at, 5);
+  EXPECT_LT(at, 795);
+  EXPECT_FALSE(Exists(dir + "/out/detections.jsonl"));
+  // The checkpoint's detections are exactly the first `at` frames of a clean run.
+  auto r = RunVideo({"detect", "--input", NS_VTEST, "--detector", "hog", "--max-frames", std::to_string(at),
+                     "--out", "clean"},
+                    dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Slurp(ckpt + "/detections.partial.jsonl"), Slurp(dir + "/clean/detections.jsonl"));
+}
+
+TEST(VideoSteps, AnalyseRenderReport) {
+  REQUIRE_VTEST();
+  std::string dir = TestDir();
+  ASSERT_EQ(RunVideo({"detect", "--input", NS_VTEST, "--detector", "mog2", "--out", "det"}, dir).code, 0);
+  ASSERT_EQ(RunVideo({"track", "--input", "det", "--out", "trk"}, dir).code, 0);
+  auto a = RunVideo({"analyse", "--input", "trk", "--video", NS_VTEST, "--out", "ana"}, dir);
+  ASSERT_EQ(a.code, 0) << a.err;
+  auto s = ReadJson(dir + "/ana/summary.json");
+  ASSERT_EQ(s["teams"].size(), 2u);
+  int in_teams = 0;
+  for (const auto& t : s["teams"]) in_teams += t["tracks"].size();
+  EXPECT_EQ(in_teams, s["tracks_analysed"].get<int>());
+  EXPECT_GT(in_teams, 10);
+  for (const auto& t : s["tracks"]) {
+    EXPECT_GE(t["distance"].get<double>(), 0);
+    EXPECT_TRUE(Exists(dir + "/ana/" + t["thumb"].get<std::string>()));
+  }
+  auto r = RunVideo({"render", "--input", NS_VTEST, "--tracks", "trk", "--analysis", "ana", "--max-frames", "60",
+                     "--out", "ren"},
+                    dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto p = RunVideo({"probe", "--input", "ren/annotated.mp4", "--decode"}, dir);
+  ASSERT_EQ(p.code, 0) << p.err;
+  auto pj = nlohmann::json::parse(p.out);
+  EXPECT_EQ(pj["frame_count"], 60);
+  EXPECT_TRUE(pj["codec"] == "h264" || pj["codec"] == "mpeg4") << pj["codec"];
+  EXPECT_TRUE(Exists(dir + "/ren/heatmap_team0.png"));
+  auto rep = RunVideo({"report", "--input", "ana", "--render", "ren", "--out", "rep"}, dir);
+  ASSERT_EQ(rep.code, 0) << rep.err;
+  std::string html = Slurp(dir + "/rep/index.html");
+  EXPECT_NE(html.find("data:image/png;base64,"), std::string::npos);
+  EXPECT_NE(html.find("data:image/jpeg;base64,"), std::string::npos);
+  EXPECT_NE(html.find("href=\"../ren/annotated.mp4\""), std::string::npos);
+  // Self-contained: every image is inline.
+  size_t pos = 0;
+  while ((pos = html.find("src=\"", pos)) != std::string::npos) {
+    EXPECT_EQ(html.compare(pos + 5, 5, "data:"), 0) << html.substr(pos, 40);
+    ++pos;
+  }
+}
+
+TEST(VideoSharedData, YoloFastestFindsPeople) {
+  REQUIRE_SHARED("models/yolo-fastest-1.1/yolo-fastest-1.1_body.weights");
+  REQUIRE_SHARED("videos/people_one_by_one.mp4");
+  std::string dir = TestDir();
+  std::string m = SharedData() + "/models/yolo-fastest-1.1/";
+  auto r = RunVideo({"detect", "--input", SharedData() + "/videos/people_one_by_one.mp4", "--detector", "dnn",
+                     "--model", m + "yolo-fastest-1.1_body.weights", "--config", m + "yolo-fastest-1.1_body.cfg",
+                     "--max-frames", "300", "--stride", "10", "--out", "det"},
+                    dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto dets = ReadJsonLines(dir + "/det/detections.jsonl");
+  ASSERT_GT(dets.size(), 5u);
+  for (const auto& d : dets) {
+    EXPECT_EQ(d["class"], "person");
+    EXPECT_GE(d["score"].get<double>(), 0.4);
+    EXPECT_EQ(d["frame"].get<int64_t>() % 10, 0);
+    EXPECT_GT(d["w"].get<double>(), 5);
+  }
+}
+
+TEST(VideoSharedData, FastestDetOnnxWithClassFilterAndTiles) {
+  REQUIRE_SHARED("models/fastestdet/FastestDet.onnx");
+  REQUIRE_SHARED("videos/people_one_by_one.mp4");
+  std::string dir = TestDir();
+  auto r = RunVideo({"detect", "--input", SharedData() + "/videos/people_one_by_one.mp4", "--detector", "dnn",
+                     "--model", SharedData() + "/models/fastestdet/FastestDet.onnx", "--decode", "fastestdet",
+                     "--input-size", "352x352", "--bgr", "--classes", "0", "--tiles", "2x1", "--max-frames", "300",
+                     "--stride", "20", "--out", "det"},
+                    dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto dets = ReadJsonLines(dir + "/det/detections.jsonl");
+  ASSERT_GT(dets.size(), 3u);
+  for (const auto& d : dets) EXPECT_EQ(d["class"], "person");
+}
+
+TEST(VideoSharedData, GymVideoSegmentsAndTracks) {
+  REQUIRE_SHARED("videos/gym_fisheye_ace_0.mp4");
+  std::string dir = TestDir();
+  std::string v = SharedData() + "/videos/gym_fisheye_ace_0.mp4";
+  auto p = RunVideo({"probe", "--input", v}, dir);
+  ASSERT_EQ(p.code, 0) << p.err;
+  auto pj = nlohmann::json::parse(p.out);
+  EXPECT_EQ(pj["frame_count"], 91);
+  EXPECT_EQ(pj["codec"], "h264");
+  ASSERT_EQ(RunVideo({"segment", "--input", v, "--seconds", "1", "--out", "seg"}, dir).code, 0);
+  auto idx = ReadJson(dir + "/seg/segments.json");
+  EXPECT_EQ(idx["frame_count"], 91);  // one keyframe: one segment holding every frame
+  ASSERT_EQ(RunVideo({"detect", "--input", "seg/" + idx["segments"][0]["file"].get<std::string>(), "--index",
+                      "seg/segments.json", "--detector", "mog2", "--out", "det/s0"},
+                     dir)
+                .code,
+            0);
+  auto t = RunVideo({"track", "--input", "det", "--out", "trk"}, dir);
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_GT(ReadJson(dir + "/trk/tracks.json")["tracks"].get<int>(), 0);
+}
+
+}  // namespace
+}  // namespace ns::video
