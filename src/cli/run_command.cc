@@ -41,6 +41,11 @@ std::string HostName() {
 class SignalForwarder {
  public:
   explicit SignalForwarder(EventQueue* q) {
+    // A shell starts background jobs with SIGINT ignored; an ignored signal is
+    // discarded even while blocked, so restore the default before blocking.
+    // SIGHUP keeps what it inherited (nohup).
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
     sigset_t set;
     sigemptyset(&set);
     for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) sigaddset(&set, s);

@@ -116,7 +116,7 @@ Result<std::unique_ptr<Decoder>> Decoder::Open(const std::string& path, const Op
     in.header_duration = s.format->duration / static_cast<double>(AV_TIME_BASE);
   }
   in.header_frames = st->nb_frames;
-  in.rotation = RotationOfStream(s.format, idx);
+  in.rotation = options.rotation >= 0 ? options.rotation % 360 / 90 * 90 : RotationOfStream(s.format, idx);
   in.stream_index = idx;
   // Only the video stream's packets matter.
   for (unsigned i = 0; i < s.format->nb_streams; ++i)

@@ -52,6 +52,7 @@ class Decoder {
     int threads = 1;            // libavcodec thread_count (0 = auto)
     bool convert = true;        // false: count frames only, `bgr` stays empty
     bool apply_rotation = true;
+    int rotation = -1;          // >= 0: use this instead of the file's own (0/90/180/270)
   };
 
   static Result<std::unique_ptr<Decoder>> Open(const std::string& path, const Options& options);

@@ -96,6 +96,7 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
   // Where this input sits in the whole video.
   int64_t first_frame = 0, owned = -1, overlap = 0;
   double start_time = 0;
+  int rotation = -1;
   if (!o.index_path.empty()) {
     auto index = ReadSegmentIndex(o.index_path);
     if (!index.ok()) return index.status();
@@ -105,10 +106,12 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
     owned = e->frame_count;
     overlap = e->overlap_frames;
     start_time = e->start_time;
+    rotation = index->rotation;
   }
 
   Decoder::Options dopt;
   dopt.threads = o.threads;
+  dopt.rotation = rotation;
   auto dec = Decoder::Open(o.input, dopt);
   if (!dec.ok()) return dec.status();
   auto detector = MakeDetector(o.detector);

@@ -128,6 +128,8 @@ Status Encoder::Drain(bool flush) {
     if (rc == AVERROR(EAGAIN) && !flush) return Status::Ok();
     if (rc == AVERROR_EOF || rc == AVERROR(EAGAIN)) return Status::Ok();
     if (rc < 0) return AvStatus(rc, "encoder failed", path_);
+    // libx264 leaves durations unset; without them the MP4 edit list drops the last frame.
+    if (s.packet->duration <= 0) s.packet->duration = 1;
     av_packet_rescale_ts(s.packet, s.codec->time_base, s.stream->time_base);
     s.packet->stream_index = s.stream->index;
     rc = av_interleaved_write_frame(s.fmt, s.packet);

@@ -190,6 +190,7 @@ Result<SegmentIndex> SegmentVideo(const std::string& input, const std::string& o
   bool swap = info.rotation == 90 || info.rotation == 270;
   index.width = swap ? info.height : info.width;
   index.height = swap ? info.width : info.height;
+  index.rotation = info.rotation;
   int64_t global = 0;
   for (size_t k = 0; k < plans.size(); ++k) {
     const SegmentPlan& p = plans[k];

@@ -30,7 +30,8 @@ nlohmann::json ToJson(const SegmentIndex& index) {
                     {"duration", s.duration}});
   }
   return {{"source", index.source}, {"fps", index.fps},       {"frame_count", index.frame_count},
-          {"width", index.width},   {"height", index.height}, {"segments", segs}};
+          {"width", index.width},   {"height", index.height}, {"rotation", index.rotation},
+          {"segments", segs}};
 }
 
 Result<SegmentIndex> SegmentIndexFromJson(const nlohmann::json& j, const std::string& where) {
@@ -41,6 +42,7 @@ Result<SegmentIndex> SegmentIndexFromJson(const nlohmann::json& j, const std::st
     idx.frame_count = j.at("frame_count").get<int64_t>();
     idx.width = j.value("width", 0);
     idx.height = j.value("height", 0);
+    idx.rotation = j.value("rotation", 0);
     for (const auto& s : j.at("segments")) {
       SegmentEntry e;
       e.file = s.at("file").get<std::string>();

@@ -32,6 +32,7 @@ struct SegmentIndex {
   int64_t frame_count = 0;  // all owned frames
   int width = 0;
   int height = 0;
+  int rotation = 0;  // of the source; matroska segments do not keep it, so detect applies it
   std::vector<SegmentEntry> segments;
 
   // The entry whose file has the base name of `path`; nullptr if none.
