@@ -83,8 +83,13 @@ Result<std::unique_ptr<Decoder>> Decoder::Open(const std::string& path, const Op
     return Status::Invalid(path + ": no video stream (only an attached picture)");
   const AVCodec* codec = avcodec_find_decoder(st->codecpar->codec_id);
   if (!codec) {
-    return Status::Invalid(path + ": unsupported video codec '" +
-                           avcodec_get_name(st->codecpar->codec_id) + "'");
+    std::string name = avcodec_get_name(st->codecpar->codec_id);
+    if (st->codecpar->codec_id == AV_CODEC_ID_NONE && st->codecpar->codec_tag != 0) {
+      char tag[AV_FOURCC_MAX_STRING_SIZE] = {0};
+      av_fourcc_make_string(tag, st->codecpar->codec_tag);
+      name = std::string("FourCC ") + tag;
+    }
+    return Status::Invalid(path + ": unsupported video codec '" + name + "' (this FFmpeg cannot decode it)");
   }
   s.codec = avcodec_alloc_context3(codec);
   if (!s.codec) return Status::Internal(path + ": out of memory");

@@ -64,11 +64,14 @@ TEST_F(BadInput, AudioOnly) {
 
 TEST_F(BadInput, UnsupportedCodec) {
   REQUIRE_VTEST();
-  // Rename the codec's FourCC (MP43) to one no decoder knows.
+  // Rename the codec's FourCC (div3, in the stream header) to one no decoder knows.
   std::string bytes = Slurp(NS_VTEST);
-  for (size_t p = 0; (p = bytes.find("MP43", p)) != std::string::npos;) bytes.replace(p, 4, "QQQQ");
+  size_t found = 0;
+  for (size_t p = 0; (p = bytes.find("div3", p)) != std::string::npos && p < 8192; ++found)
+    bytes.replace(p, 4, "qqqq");
+  ASSERT_EQ(found, 2u);
   WriteBytes(dir_ + "/odd_codec.avi", bytes);
-  auto r = RunVideo({"detect", "--input", "odd_codec.avi", "--out", "det"}, dir_);
+  auto r = RunVideo({"detect", "--input", "odd_codec.avi", "--detector", "mog2", "--out", "det"}, dir_, {}, 60);
   EXPECT_EQ(r.code, 2) << r.err;
   ExpectOneClearMessage(r, "odd_codec.avi", "unsupported video codec");
 }
@@ -162,10 +165,14 @@ TEST_F(BadInput, RotatedPhoneVideoIsUpright) {
   auto d = RunVideo({"detect", "--input", "phone.mp4", "--detector", "mog2", "--out", "det"}, dir_);
   ASSERT_EQ(d.code, 0) << d.err;
   EXPECT_EQ(ReadJson(dir_ + "/det/detect.json")["width"], 240);
-  // Segments keep the rotation.
+  // Matroska segments lose the rotation; segments.json keeps it and detect applies it.
   ASSERT_EQ(RunVideo({"segment", "--input", "phone.mp4", "--out", "seg"}, dir_).code, 0);
-  auto s = nlohmann::json::parse(RunVideo({"probe", "--input", "seg/seg_0000.mkv"}, dir_).out);
-  EXPECT_EQ(s["rotation"], j["rotation"]);
+  EXPECT_EQ(ReadJson(dir_ + "/seg/segments.json")["rotation"], j["rotation"]);
+  auto ds = RunVideo({"detect", "--input", "seg/seg_0000.mkv", "--index", "seg/segments.json", "--detector", "mog2",
+                      "--out", "det_seg"},
+                     dir_);
+  ASSERT_EQ(ds.code, 0) << ds.err;
+  EXPECT_EQ(ReadJson(dir_ + "/det_seg/detect.json")["width"], 240);
 }
 
 TEST_F(BadInput, BadFlagsAndIndex) {

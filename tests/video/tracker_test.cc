@@ -17,7 +17,7 @@ Detection At(double x, double y, double w = 20, double h = 50) {
 
 // Runs frames 0..n-1 (every `stride`) through a tracker; returns all emitted boxes.
 template <typename F>
-std::vector<TrackedBox> Run(Tracker& t, int n, int stride, F dets_for) {
+std::vector<TrackedBox> Feed(Tracker& t, int n, int stride, F dets_for) {
   std::vector<TrackedBox> all;
   for (int f = 0; f < n; f += stride) {
     auto got = t.Step(f, f / 10.0, dets_for(f));
@@ -34,7 +34,7 @@ std::map<int, std::set<int64_t>> FramesById(const std::vector<TrackedBox>& boxes
 
 TEST(Tracker, TwoWalkersKeepTheirIds) {
   Tracker t(TrackerOptions{});
-  auto boxes = Run(t, 60, 1, [](int f) {
+  auto boxes = Feed(t, 60, 1, [](int f) {
     return std::vector<Detection>{At(10 + 3 * f, 100), At(400 - 2 * f, 300)};
   });
   auto ids = FramesById(boxes);
@@ -49,12 +49,12 @@ TEST(Tracker, BirthNeedsMinHitsAndEmitsEarlierBoxes) {
   o.min_hits = 3;
   Tracker t(o);
   // Seen on frames 0 and 1 only: never born.
-  auto boxes = Run(t, 10, 1, [](int f) { return f < 2 ? std::vector<Detection>{At(50, 50)} : std::vector<Detection>{}; });
+  auto boxes = Feed(t, 10, 1, [](int f) { return f < 2 ? std::vector<Detection>{At(50, 50)} : std::vector<Detection>{}; });
   EXPECT_TRUE(boxes.empty());
   EXPECT_EQ(t.tracks_born(), 0);
   // Seen on three frames: born, and all three boxes come out.
   Tracker t2(o);
-  auto b2 = Run(t2, 3, 1, [](int) { return std::vector<Detection>{At(50, 50)}; });
+  auto b2 = Feed(t2, 3, 1, [](int) { return std::vector<Detection>{At(50, 50)}; });
   ASSERT_EQ(b2.size(), 3u);
   EXPECT_EQ(b2[0].frame, 0);
   EXPECT_EQ(b2[0].id, 1);
@@ -65,13 +65,13 @@ TEST(Tracker, ShortGapKeepsIdLongGapEndsTrack) {
   o.max_misses = 5;
   // Missing for 4 frames (15..18): same id.
   Tracker t(o);
-  auto boxes = Run(t, 40, 1, [](int f) {
+  auto boxes = Feed(t, 40, 1, [](int f) {
     return (f >= 15 && f < 19) ? std::vector<Detection>{} : std::vector<Detection>{At(100 + f, 100)};
   });
   EXPECT_EQ(FramesById(boxes).size(), 1u);
   // Missing for 10 frames: the track dies and a new one is born.
   Tracker t2(o);
-  auto b2 = Run(t2, 40, 1, [](int f) {
+  auto b2 = Feed(t2, 40, 1, [](int f) {
     return (f >= 15 && f < 25) ? std::vector<Detection>{} : std::vector<Detection>{At(100 + f, 100)};
   });
   EXPECT_EQ(FramesById(b2).size(), 2u);
@@ -81,7 +81,7 @@ TEST(Tracker, PredictsAcrossStride) {
   // Moving 6 px a frame, sampled every 5 frames: 30 px between looks, more than the
   // box width, so plain IoU would lose it; the velocity model must not.
   Tracker t(TrackerOptions{});
-  auto boxes = Run(t, 200, 5, [](int f) { return std::vector<Detection>{At(10 + 6 * f, 200)}; });
+  auto boxes = Feed(t, 200, 5, [](int f) { return std::vector<Detection>{At(10 + 6 * f, 200)}; });
   auto ids = FramesById(boxes);
   ASSERT_EQ(ids.size(), 1u);
   EXPECT_EQ(ids.begin()->second.size(), 40u);
@@ -90,7 +90,7 @@ TEST(Tracker, PredictsAcrossStride) {
 TEST(Tracker, CrossingWalkersDoNotSwap) {
   // Two people walk towards each other on nearby rows and pass.
   Tracker t(TrackerOptions{});
-  auto boxes = Run(t, 80, 1, [](int f) {
+  auto boxes = Feed(t, 80, 1, [](int f) {
     return std::vector<Detection>{At(50 + 5 * f, 100), At(450 - 5 * f, 125)};
   });
   for (const auto& b : boxes) {
@@ -102,7 +102,7 @@ TEST(Tracker, CrossingWalkersDoNotSwap) {
 
 TEST(Tracker, IgnoresOtherClassesAndRepeatedFrames) {
   Tracker t(TrackerOptions{});
-  auto boxes = Run(t, 10, 1, [](int) {
+  auto boxes = Feed(t, 10, 1, [](int) {
     Detection d = At(10, 10);
     d.cls = "ball";
     return std::vector<Detection>{d};
