@@ -111,12 +111,15 @@ cv::Mat Heatmap::Render(int cell_px) const {
       grid.at<double>(r, c) = counts[static_cast<size_t>(r) * cols + c];
       mx = std::max(mx, grid.at<double>(r, c));
     }
-  cv::Mat u8;
-  grid.convertTo(u8, CV_8U, mx > 0 ? 255.0 / mx : 0);
-  cv::Mat big, colour;
-  cv::resize(u8, big, cv::Size(cols * cell_px, rows * cell_px), 0, 0, cv::INTER_LINEAR);
-  cv::GaussianBlur(big, big, cv::Size(0, 0), cell_px * 0.6);
-  cv::applyColorMap(big, colour, cv::COLORMAP_JET);
+  (void)mx;
+  // Blur first, then normalise, so the hottest area is fully red.
+  cv::Mat big, u8, colour;
+  cv::resize(grid, big, cv::Size(cols * cell_px, rows * cell_px), 0, 0, cv::INTER_LINEAR);
+  cv::GaussianBlur(big, big, cv::Size(0, 0), cell_px * 0.8);
+  double lo = 0, hi = 0;
+  cv::minMaxLoc(big, &lo, &hi);
+  big.convertTo(u8, CV_8U, hi > 0 ? 255.0 / hi : 0);
+  cv::applyColorMap(u8, colour, cv::COLORMAP_JET);
   return colour;
 }
 

@@ -18,6 +18,7 @@ struct RenderOptions {
   std::string analysis;   // the analyse step's folder (optional)
   std::string out_dir;
   int trail = 30;         // frames of trail behind each player
+  int hold = -1;          // frames a box stays drawn after its frame (-1: the tracks' frame step)
   int threads = 1;
   int64_t max_frames = -1;
 };
