@@ -452,6 +452,16 @@ Status Scheduler::OnStepDone(size_t si) {
 
 // ---------------------------------------------------------------- running
 
+std::string Scheduler::AttemptStaging(const Task& t) const {
+  return config_.layout.StagingDir(config_.run_id) + "/" + t.key + "." + std::to_string(t.attempts);
+}
+
+void Scheduler::RemoveAttemptStaging(const std::string& staging) {
+  if (PathExists(staging)) (void)RemoveTree(staging);
+  (void)RemoveTree(staging + ".tmp");
+  ::unlink((staging + ".progress").c_str());
+}
+
 bool Scheduler::Fits(const spec::Resources& r) const {
   if (r.cpus > free_.cpus + 1e-9) return false;
   if (free_.memory_bytes > 0 || r.memory_bytes > 0) {
@@ -482,14 +492,17 @@ Status Scheduler::Launch(Task& t) {
   t.attempts += 1;
   t.started_at = clock_->Now();
   t.finished_at = 0;
-  std::string staging = L.StagingDir(config_.run_id) + "/" + t.key + "." + std::to_string(t.attempts);
-  std::string out_dir = staging + "/out";
-  std::string tmp_dir = staging + "/tmp";
+  // The attempt's private folders: <key>.<n> (its output), <key>.<n>.tmp and
+  // <key>.<n>.progress, side by side under _staging/ (one mkdir each: this is
+  // on the hot path of every task).
+  std::string staging = AttemptStaging(t);
+  std::string out_dir = staging;
+  std::string tmp_dir = staging + ".tmp";
   std::string ckpt = L.CheckpointDir(config_.run_id, t.key);
-  std::string progress = staging + "/progress";
-  Status st = MakeDirs(out_dir);
-  if (st.ok()) st = MakeDirs(tmp_dir);
-  if (st.ok()) st = MakeDirs(ckpt);
+  std::string progress = staging + ".progress";
+  Status st = MakeDir(out_dir);
+  if (st.ok()) st = MakeDir(tmp_dir);
+  if (st.ok() && !IsDirectory(ckpt)) st = MakeDirs(ckpt);
 
   AttemptSpec spec;
   spec.id = next_handle_++;
@@ -555,7 +568,7 @@ Status Scheduler::Launch(Task& t) {
     AttemptResult r;
     r.message = a.message;
     NS_RETURN_IF_ERROR(SaveAttempt(t, &r, "failed"));
-    (void)RemoveTree(staging);
+    RemoveAttemptStaging(staging);
     return FinishTask(t, "failed", pid.status().message());
   }
   t.handle = spec.id;
@@ -600,15 +613,15 @@ Status Scheduler::HandleResult(const AttemptResult& r) {
 
   AttemptOutcome outcome = r.outcome;
   std::string message = r.message;
-  std::string staging = config_.layout.StagingDir(config_.run_id) + "/" + t.key + "." + std::to_string(t.attempts);
+  std::string staging = AttemptStaging(t);
   if (outcome == AttemptOutcome::kSucceeded) {
-    Status st = ReplaceDir(staging + "/out", OutputDirOf(t));
+    Status st = ReplaceDir(staging, OutputDirOf(t));
     if (!st.ok()) {
       outcome = AttemptOutcome::kFailed;
       message = "cannot commit output: " + st.message();
     }
   }
-  (void)RemoveTree(staging);
+  RemoveAttemptStaging(staging);
   Task::Attempt a;
   a.n = t.attempts;
   a.outcome = OutcomeName(outcome);

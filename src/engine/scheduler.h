@@ -98,6 +98,8 @@ class Scheduler {
   Status WriteRunJson(const std::string& status);
   Status WriteTaskJson(size_t step_index);
   std::string OutputDirOf(const Task& t) const;
+  std::string AttemptStaging(const Task& t) const;
+  static void RemoveAttemptStaging(const std::string& staging);
   bool Fits(const spec::Resources& r) const;
   int64_t Backoff(const spec::RetryPolicy& p, int attempt);
 

@@ -4,6 +4,9 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sched.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -43,6 +46,65 @@ int64_t SteadyMs() {
 
 int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
+struct SpawnArgs {
+  const char* program = nullptr;
+  char** argv = nullptr;
+  char** envp = nullptr;
+  const char* cwd = nullptr;
+  int fds[3] = {-1, -1, -1};
+  pid_t parent = 0;
+  int error = 0;  // written by the child when exec fails (shared memory)
+};
+
+// Runs in the child, on its own stack, sharing the parent's memory until execve.
+int SpawnChild(void* p) {
+  auto* a = static_cast<SpawnArgs*>(p);
+  ::setpgid(0, 0);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != a->parent) ::_exit(127);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int s = 1; s < NSIG; ++s) ::sigaction(s, &dfl, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int fd = 0; fd < 3; ++fd) {
+    if (::dup2(a->fds[fd], fd) < 0) {
+      a->error = errno;
+      ::_exit(127);
+    }
+  }
+  if (a->cwd && ::chdir(a->cwd) != 0) {
+    a->error = errno;
+    ::_exit(127);
+  }
+  ::execve(a->program, a->argv, a->envp);
+  a->error = errno;
+  ::_exit(127);
+}
+
+// Like posix_spawn (clone with CLONE_VM | CLONE_VFORK: no page tables copied,
+// the parent resumes once the child has exec'd or failed), plus what
+// posix_spawn cannot do: die with the engine (PR_SET_PDEATHSIG).
+pid_t Spawn(SpawnArgs* a) {
+  constexpr size_t kStack = 256 * 1024;
+  void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                       -1, 0);
+  if (stack == MAP_FAILED) return -1;
+  // No signal handler may run in the child while it shares our memory.
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = ::clone(SpawnChild, static_cast<char*>(stack) + kStack,
+                      CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+  int err = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ::munmap(stack, kStack);
+  if (pid > 0) ::setpgid(pid, pid);
+  errno = err;
+  return pid;
+}
+
 }  // namespace
 
 struct LocalExecutor::Child {
@@ -72,6 +134,7 @@ Capacity LocalExecutor::MachineCapacity() {
 
 LocalExecutor::LocalExecutor(ExecutorListener* listener, Capacity capacity)
     : listener_(listener), capacity_(capacity) {
+  null_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   struct epoll_event ev {};
@@ -91,6 +154,7 @@ LocalExecutor::~LocalExecutor() {
   monitor_.join();
   ::close(epoll_fd_);
   ::close(wake_fd_);
+  ::close(null_fd_);
 }
 
 void LocalExecutor::Wake() {
@@ -106,10 +170,17 @@ Result<int64_t> LocalExecutor::Submit(const AttemptSpec& spec) {
     if (StartsWith(e, "PATH=")) path_env = e.substr(5);
   std::string program = spec.argv[0];
   if (program.find('/') == std::string::npos) {
-    program = FindProgram(spec.argv[0], path_env);
-    if (program.empty()) {
-      return Status::NotFound("program '" + spec.argv[0] + "' not found on PATH (" + path_env + ")");
+    // Resolved once per program and PATH: a fan-out starts the same one many times.
+    std::string key = path_env + '\0' + program;
+    auto it = programs_.find(key);
+    if (it == programs_.end() || ::access(it->second.c_str(), X_OK) != 0) {
+      std::string found = FindProgram(spec.argv[0], path_env);
+      if (found.empty()) {
+        return Status::NotFound("program '" + spec.argv[0] + "' not found on PATH (" + path_env + ")");
+      }
+      it = programs_.insert_or_assign(key, found).first;
     }
+    program = it->second;
   }
   int out_fd = ::open(spec.stdout_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (out_fd < 0) return Status::FromErrno("cannot open log " + spec.stdout_path, errno);
@@ -119,75 +190,35 @@ Result<int64_t> LocalExecutor::Submit(const AttemptSpec& spec) {
     ::close(out_fd);
     return Status::FromErrno("cannot open log " + spec.stderr_path, e);
   }
-  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  int report[2];
-  if (::pipe2(report, O_CLOEXEC) != 0) {
-    int e = errno;
-    ::close(out_fd);
-    ::close(err_fd);
-    ::close(null_fd);
-    return Status::FromErrno("pipe", e);
-  }
-  // Everything the child needs is prepared before fork: after it, only
-  // async-signal-safe calls.
+  int null_fd = null_fd_;
+  // Everything the child needs is prepared before it exists: between clone and
+  // execve it only makes system calls.
   std::vector<char*> argv;
   for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> envp;
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
-  const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
-  pid_t parent = ::getpid();
-
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    int e = errno;
-    ::close(out_fd);
-    ::close(err_fd);
-    ::close(null_fd);
-    ::close(report[0]);
-    ::close(report[1]);
-    return Status::FromErrno("fork", e);
-  }
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (int s : {SIGINT, SIGTERM, SIGPIPE, SIGHUP, SIGQUIT, SIGCHLD}) ::signal(s, SIG_DFL);
-    ::dup2(null_fd, 0);
-    ::dup2(out_fd, 1);
-    ::dup2(err_fd, 2);
-    int err = 0;
-    if (cwd && ::chdir(cwd) != 0) {
-      err = errno;
-    } else {
-      ::execve(program.c_str(), argv.data(), envp.data());
-      err = errno;
-    }
-    ssize_t n = ::write(report[1], &err, sizeof err);
-    (void)n;
-    ::_exit(127);
-  }
-  ::setpgid(pid, pid);  // also from the parent, so kill(-pid) works at once
-  ::close(report[1]);
+  SpawnArgs args;
+  args.program = program.c_str();
+  args.argv = argv.data();
+  args.envp = envp.data();
+  args.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+  args.fds[0] = null_fd;
+  args.fds[1] = out_fd;
+  args.fds[2] = err_fd;
+  args.parent = ::getpid();
+  pid_t pid = Spawn(&args);
+  int spawn_errno = errno;
   ::close(out_fd);
   ::close(err_fd);
-  ::close(null_fd);
-  int child_err = 0;
-  ssize_t n;
-  do {
-    n = ::read(report[0], &child_err, sizeof child_err);
-  } while (n < 0 && errno == EINTR);
-  ::close(report[0]);
-  if (n == sizeof child_err) {
+  if (pid < 0) return Status::FromErrno("cannot start '" + spec.argv[0] + "'", spawn_errno);
+  if (args.error != 0) {
     int status;
     ::waitpid(pid, &status, 0);
     return Status::FromErrno("cannot start '" + spec.argv[0] + "'" +
-                                 (cwd ? std::string(" in ") + cwd : ""),
-                             child_err);
+                                 (args.cwd ? std::string(" in ") + args.cwd : ""),
+                             args.error);
   }
 
   auto child = std::make_unique<Child>();

@@ -7,7 +7,7 @@
 // SIGKILL after the grace period) and reports results with rusage. When the
 // leader exits, what is left of its process group is killed.
 //
-// Thread safety: Submit and Cancel are safe from any thread. The destructor
+// Thread safety: Submit is called from one thread at a time; Cancel is safe from any thread. The destructor
 // kills every attempt still running and joins the monitor thread.
 #pragma once
 
@@ -41,6 +41,8 @@ class LocalExecutor : public Executor {
   ExecutorListener* listener_;
   Capacity capacity_;
   int epoll_fd_ = -1;
+  int null_fd_ = -1;
+  std::map<std::string, std::string> programs_;  // PATH + name -> resolved path (Submit's thread)
   int wake_fd_ = -1;
   std::mutex mu_;
   std::map<uint64_t, std::unique_ptr<Child>> children_;  // GUARDED_BY(mu_)

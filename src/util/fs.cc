@@ -23,6 +23,11 @@ Status MakeDirs(const std::string& path) {
   return Status::Ok();
 }
 
+Status MakeDir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0755) == 0 || errno == EEXIST) return Status::Ok();
+  return Status::FromErrno("cannot create folder " + path, errno);
+}
+
 Result<std::string> ReadFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("cannot read " + path, errno);

@@ -9,6 +9,8 @@
 namespace ns {
 
 Status MakeDirs(const std::string& path);
+// One mkdir(2): the parent must exist. Ok if the folder already exists.
+Status MakeDir(const std::string& path);
 Result<std::string> ReadFile(const std::string& path);
 // Writes via a temporary file in the same folder and rename(2): readers see the
 // old content or the new one, never a partial file.
