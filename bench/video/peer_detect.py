@@ -65,7 +65,7 @@ def main():
         boxes, scores = [], []
         if a.detector == "hog":
             rects, weights = hog.detectMultiScale(frame, hitThreshold=0, winStride=(8, 8), padding=(0, 0),
-                                                  scale=1.05, finalThreshold=2.0)
+                                                  scale=1.05, groupThreshold=2)
             for r, w in zip(rects, np.ravel(weights) if len(rects) else []):
                 if w >= conf:
                     boxes.append([int(v) for v in r])
