@@ -138,8 +138,9 @@ int64_t Decoder::frames_lost() const {
   return lost > 0 ? lost : 0;
 }
 
-Result<bool> Decoder::Next(VideoFrame* frame) {
+Result<bool> Decoder::Next(VideoFrame* frame, bool convert) {
   State& s = *state_;
+  convert_next_ = convert;
   while (!done_) {
     Result<bool> got = Receive(frame);
     if (!got.ok()) return got.status();
@@ -196,7 +197,8 @@ Result<bool> Decoder::Receive(VideoFrame* frame) {
       double fps = info_.avg_fps > 0 ? info_.avg_fps : (info_.header_fps > 0 ? info_.header_fps : 25);
       frame->time = frame->index / fps;
     }
-    Status st = options_.convert ? Convert(frame) : Status::Ok();
+    if (!options_.convert || !convert_next_) frame->bgr = cv::Mat();
+    Status st = options_.convert && convert_next_ ? Convert(frame) : Status::Ok();
     av_frame_unref(s.frame);
     if (!st.ok()) return st;
     return true;

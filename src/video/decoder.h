@@ -62,7 +62,11 @@ class Decoder {
 
   // Fills `frame` with the next frame and returns true, or returns false at the end.
   // An error is returned only when the file cannot be read at all any more.
-  Result<bool> Next(VideoFrame* frame);
+  // With convert = false the frame is decoded (later frames may need it) but not
+  // converted: `bgr` is left empty. Cheaper for frames a step will skip.
+  Result<bool> Next(VideoFrame* frame, bool convert = true);
+  // The index the next frame will get.
+  int64_t next_index() const { return frames_; }
 
   const StreamInfo& info() const { return info_; }
   const std::string& path() const { return path_; }
@@ -88,6 +92,7 @@ class Decoder {
   int64_t frames_ = 0;
   int64_t decode_errors_ = 0;
   bool eof_sent_ = false;
+  bool convert_next_ = true;
   bool done_ = false;
 };
 

@@ -137,12 +137,21 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
   VideoFrame frame;
   int64_t local = 0;
   int64_t processed_first = -1, processed_last = -1;
+  int width = 0, height = 0;
+  const bool stateful = (*detector)->Stateful();
   while (o.max_frames < 0 || local < o.max_frames) {
-    auto more = (*dec)->Next(&frame);
+    // Only frames the detector will see are converted to BGR.
+    int64_t next = (*dec)->next_index();
+    bool want = (first_frame + next) % o.stride == 0 && (next >= ck.next_local || stateful);
+    auto more = (*dec)->Next(&frame, want);
     if (!more.ok()) return more.status();
     if (!*more) break;
     local = frame.index;
     int64_t global = first_frame + local;
+    if (!frame.bgr.empty()) {
+      width = frame.bgr.cols;
+      height = frame.bgr.rows;
+    }
     bool sampled = global % o.stride == 0;
     if (processed_first < 0) processed_first = global;
     processed_last = global;
@@ -204,8 +213,8 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
       {"resumed_from", sum.resumed_from},
       {"seconds", sum.seconds},
       {"fps", sum.fps},
-      {"width", frame.bgr.cols},
-      {"height", frame.bgr.rows}};
+      {"width", width},
+      {"height", height}};
   NS_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/detect.json", meta.dump(2) + "\n"));
   progress.Report(1.0, "done: " + std::to_string(sum.detections) + " detections");
   return sum;
