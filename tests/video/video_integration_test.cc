@@ -112,6 +112,27 @@ TEST(VideoPipeline, SegmentedHogGivesTheSameDetectionsAndTracks) {
   EXPECT_GT(t["tracks"].get<int>(), 2);
 }
 
+TEST(VideoPipeline, OverlappingSegmentsAreNotCountedTwice) {
+  REQUIRE_VTEST();
+  std::string dir = TestDir();
+  auto r = RunVideo({"segment", "--input", NS_VTEST, "--seconds", "20", "--overlap", "1", "--out", "seg"}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto idx = ReadJson(dir + "/seg/segments.json");
+  ASSERT_EQ(idx["segments"].size(), 4u);
+  // vtest's keyframes are 25 s apart: 1 s of overlap rounds up to a whole interval.
+  EXPECT_EQ(idx["segments"][0]["overlap_frames"], 250);
+  EXPECT_EQ(idx["segments"][2]["overlap_frames"], 45);
+  EXPECT_EQ(idx["segments"][3]["overlap_frames"], 0);
+  DetectBoth(dir, {"--detector", "hog", "--stride", "25"});
+  // Segment 0 also saw frames 250..499, but track takes them from segment 1 only.
+  auto seg0 = ReadJsonLines(dir + "/detect/seg_0000/detections.jsonl");
+  EXPECT_TRUE(std::any_of(seg0.begin(), seg0.end(), [](const nlohmann::json& d) { return d["frame"] >= 250; }));
+  EXPECT_EQ(Slurp(dir + "/trk_seg/tracks.jsonl"), Slurp(dir + "/trk_whole/tracks.jsonl"));
+  auto t = ReadJson(dir + "/trk_seg/tracks.json"), w = ReadJson(dir + "/trk_whole/tracks.json");
+  EXPECT_EQ(t["frames"], 32);  // 795 frames, every 25th
+  EXPECT_EQ(t["detections"], w["detections"]);
+}
+
 TEST(VideoPipeline, SegmentedMog2TracksMatchWithinTolerance) {
   REQUIRE_VTEST();
   std::string dir = TestDir();
