@@ -39,6 +39,16 @@ std::optional<RunRow> FindRun(Store* store, const std::string& id, const std::st
   return *r.value();
 }
 
+// A run marked running whose engine process is gone (killed, machine rebooted)
+// is shown as such: it continues only with --resume.
+std::string DisplayStatus(const RunRow& r) {
+  if (r.status != "running") return r.status;
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  if (r.host == host && r.pid > 0 && ::kill(static_cast<pid_t>(r.pid), 0) != 0) return "stopped";
+  return r.status;
+}
+
 std::string Duration(const RunRow& r) {
   int64_t end = r.finished_at ? r.finished_at : NowMs();
   return FormatDurationMs(end - r.created_at);
@@ -58,7 +68,7 @@ int RunsCommand(const InspectOptions& o) {
   if (o.json) {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& r : runs.value())
-      arr.push_back({{"run_id", r.run_id}, {"pipeline", r.pipeline}, {"status", r.status},
+      arr.push_back({{"run_id", r.run_id}, {"pipeline", r.pipeline}, {"status", DisplayStatus(r)},
                      {"created_at", r.created_at}, {"finished_at", r.finished_at}});
     std::cout << arr.dump(2) << "\n";
     return kExitOk;
@@ -75,7 +85,8 @@ int RunsCommand(const InspectOptions& o) {
       }
     }
     std::printf("%-24s  %-20s  %-10s  %-19s  %9s  %d/%d\n", r.run_id.c_str(), r.pipeline.c_str(),
-                r.status.c_str(), FormatTime(r.created_at).c_str(), Duration(r).c_str(), done, total);
+                DisplayStatus(r).c_str(), FormatTime(r.created_at).c_str(), Duration(r).c_str(), done,
+                total);
   }
   return kExitOk;
 }
@@ -128,7 +139,9 @@ int ShowCommand(const InspectOptions& o) {
   }
   std::cout << "run       " << run->run_id << "\n"
             << "pipeline  " << run->pipeline << " (" << run->pipeline_file << ")\n"
-            << "status    " << run->status << (run->message.empty() ? "" : ": " + run->message) << "\n"
+            << "status    " << DisplayStatus(*run)
+            << (DisplayStatus(*run) == "stopped" ? " (its engine is gone; continue with --resume)" : "")
+            << (run->message.empty() ? "" : ": " + run->message) << "\n"
             << "started   " << FormatTime(run->created_at) << "   duration " << Duration(*run) << "\n"
             << "params    " << run->params_json << "\n"
             << "outputs   " << Layout{root}.RunDir(run->run_id) << "\n\n";

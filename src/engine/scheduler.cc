@@ -36,22 +36,13 @@ struct Scheduler::Task {
   std::vector<std::string> argv;
   std::string fingerprint;
   int attempts = 0;  // attempts made so far, earlier runs of a resumed run included
+  int session_attempts = 0;  // attempts made by this engine; the retry budget
   uint64_t handle = 0;
   std::vector<int> gpus;
   TimeMs started_at = 0;
   TimeMs finished_at = 0;
   std::string message;
-  struct Attempt {
-    int n = 0;
-    std::string outcome;
-    int exit_code = -1;
-    int signal = 0;
-    TimeMs started_at = 0;
-    TimeMs finished_at = 0;
-    int64_t max_rss_kb = 0;
-    int64_t cpu_ms = 0;
-    std::string message;
-  };
+  using Attempt = AttemptRecord;
   std::vector<Attempt> history;
 };
 
@@ -367,6 +358,8 @@ Status Scheduler::ExpandStep(size_t si) {
     t->key = foreach ? step.id + "." + name : step.id;
     auto prev_attempts = previous_attempts_.find(t->id);
     if (prev_attempts != previous_attempts_.end()) t->attempts = prev_attempts->second;
+    auto prev_history = previous_history_.find(t->id);
+    if (prev_history != previous_history_.end()) t->history = std::move(prev_history->second);
     ss.tasks.push_back(t->index);
     tasks_.push_back(std::move(t));
   }
@@ -490,6 +483,7 @@ Status Scheduler::Launch(Task& t) {
   const spec::Step& step = pipeline_.steps[t.step];
   const Layout& L = config_.layout;
   t.attempts += 1;
+  t.session_attempts += 1;
   t.started_at = clock_->Now();
   t.finished_at = 0;
   // The attempt's private folders: <key>.<n> (its output), <key>.<n>.tmp and
@@ -651,9 +645,8 @@ Status Scheduler::HandleResult(const AttemptResult& r) {
     case AttemptOutcome::kSignal: cls = spec::kRetrySignal; break;
     default: break;
   }
-  int attempts_this_run = static_cast<int>(t.history.size());
-  if ((step.retry.on & cls) && attempts_this_run < step.retry.max_attempts) {
-    int64_t delay = Backoff(step.retry, attempts_this_run);
+  if ((step.retry.on & cls) && t.session_attempts < step.retry.max_attempts) {
+    int64_t delay = Backoff(step.retry, t.session_attempts);
     t.status = "retrying";
     t.message = message + "; retry in " + FormatDurationMs(delay);
     NS_RETURN_IF_ERROR(SaveTask(t));
@@ -712,6 +705,22 @@ Result<RunStatus> Scheduler::Run() {
     for (const auto& row : prev.value()) {
       previous_[row.task_id] = {row.status, row.fingerprint};
       previous_attempts_[row.task_id] = row.attempts;
+    }
+    // Earlier attempts stay in run.json and _task.json.
+    auto attempts = store_->ListAttempts(config_.run_id);
+    if (!attempts.ok()) return attempts.status();
+    for (const auto& a : attempts.value()) {
+      AttemptRecord h;
+      h.n = a.attempt;
+      h.outcome = a.status;
+      h.exit_code = a.exit_code;
+      h.signal = a.signal;
+      h.started_at = a.started_at;
+      h.finished_at = a.finished_at;
+      h.max_rss_kb = a.max_rss_kb;
+      h.cpu_ms = a.cpu_ms;
+      h.message = a.message;
+      previous_history_[a.task_id].push_back(std::move(h));
     }
   }
   NS_RETURN_IF_ERROR(MakeDirs(L.StagingDir(config_.run_id)));

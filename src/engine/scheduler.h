@@ -75,6 +75,18 @@ class Scheduler {
   Result<RunStatus> Run();
 
  private:
+  // One attempt as run.json and _task.json show it.
+  struct AttemptRecord {
+    int n = 0;
+    std::string outcome;
+    int exit_code = -1;
+    int signal = 0;
+    TimeMs started_at = 0;
+    TimeMs finished_at = 0;
+    int64_t max_rss_kb = 0;
+    int64_t cpu_ms = 0;
+    std::string message;
+  };
   struct Task;
   struct StepState;
 
@@ -119,6 +131,7 @@ class Scheduler {
       retry_heap_;
   std::map<std::string, std::pair<std::string, std::string>> previous_;  // task -> (status, fp)
   std::map<std::string, int> previous_attempts_;
+  std::map<std::string, std::vector<AttemptRecord>> previous_history_;
   std::map<std::string, std::string> input_hash_cache_;
   Capacity free_;
   std::vector<bool> gpu_busy_;

@@ -31,6 +31,8 @@ committed=$(ls root/runs/$run/work | grep '^i' | sort)
 n_committed=$(wc -l <<<"$committed")
 (( n_committed >= 4 && n_committed < 12 )) || fail "expected a partial run, got $n_committed committed"
 assert_eq "$(sqlite3 root/nightshift.db "select status from runs where run_id='$run'")" "running"
+capture ns runs --root root
+assert_contains "$out" "stopped" "a run whose engine died"
 capture ns run p.yaml --root root --resume "$run" --plain
 assert_eq "$rc" 0 "resume: $out"
 assert_eq "$(cat root/runs/$run/total/count.txt)" "12"
