@@ -59,7 +59,8 @@ Result<ProbeResult> Probe(const std::string& path, bool decode) {
   r.frame_count = packets;
   r.frame_count_source = "packets";
   bool count_mismatch = in.header_frames > 0 && in.header_frames != packets;
-  if (decode || count_mismatch || packets == 0) {
+  // No count in the header (Matroska, many streams) or a wrong one: decode and count.
+  if (decode || count_mismatch || in.header_frames <= 0 || packets == 0) {
     auto dec = Decoder::Open(path, opt);
     if (!dec.ok()) return dec.status();
     VideoFrame f;

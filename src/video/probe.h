@@ -1,9 +1,9 @@
 // Probe: what a video file really holds, measured rather than trusted.
 //
 // The frame count and fps come from the packets themselves (timestamps and count),
-// not from header fields, which many files get wrong; when the header's frame count
-// disagrees with the packets, or when `decode` is asked, every frame is decoded and
-// counted. Thread-compatible: no shared state.
+// not from header fields, which many files get wrong; when the header has no frame
+// count, or one that disagrees with the packets, or when `decode` is asked, every
+// frame is decoded and counted. Thread-compatible: no shared state.
 #pragma once
 
 #include <string>

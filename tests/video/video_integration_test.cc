@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <thread>
 
@@ -269,6 +270,19 @@ TEST(VideoSteps, AnalyseRenderReport) {
     EXPECT_GE(t["distance"].get<double>(), 0);
     EXPECT_TRUE(Exists(dir + "/ana/" + t["thumb"].get<std::string>()));
   }
+  // With a homography that is a pure scale (1 px = 5 cm), distances are in metres and
+  // exactly 0.05 times the pixel ones.
+  std::ofstream(dir + "/h.json") << "[[0.05, 0, 0], [0, 0.05, 0], [0, 0, 1]]";
+  auto am = RunVideo({"analyse", "--input", "trk", "--video", NS_VTEST, "--homography", "h.json", "--pitch", "40x30",
+                      "--out", "ana_m"},
+                     dir);
+  ASSERT_EQ(am.code, 0) << am.err;
+  auto sm = ReadJson(dir + "/ana_m/summary.json");
+  EXPECT_EQ(sm["units"], "m");
+  ASSERT_EQ(sm["tracks"].size(), s["tracks"].size());
+  for (size_t i = 0; i < sm["tracks"].size(); ++i)
+    EXPECT_NEAR(sm["tracks"][i]["distance"].get<double>(), 0.05 * s["tracks"][i]["distance"].get<double>(), 0.02);
+  EXPECT_EQ(ReadJson(dir + "/ana_m/heatmap_team0.json")["width"], 40);
   auto r = RunVideo({"render", "--input", NS_VTEST, "--tracks", "trk", "--analysis", "ana", "--max-frames", "60",
                      "--out", "ren"},
                     dir);
