@@ -130,7 +130,8 @@ int main(int argc, char** argv) {
   track->add_option("--iou-gate", trk.tracker.iou_gate, "Smallest IoU to match")->capture_default_str();
   track->add_option("--max-distance", trk.tracker.max_distance, "Or largest centre distance, in box "
                                                                 "heights")->capture_default_str();
-  track->add_option("--class", trk.tracker.cls, "Class to track (empty: all)")->capture_default_str();
+  track->add_option("--class", trk.tracker.cls, "Classes to track, comma-separated, e.g. "
+                                                "\"person,sports ball\" (empty: all as one)")->capture_default_str();
   AddOut(track, &trk.out_dir);
 
   // analyse

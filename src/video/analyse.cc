@@ -66,7 +66,7 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
   std::map<int64_t, std::vector<std::pair<int, Box>>> wanted;
   for (auto& [id, t] : tracks) {
     int n = static_cast<int>(t.boxes.size());
-    if (n < o.min_boxes) continue;
+    if (n < o.min_boxes || t.boxes.front().cls != o.team_class) continue;  // teams are people
     int k = std::min(n, o.samples);
     for (int i = 0; i < k; ++i) {
       const TrackedBox& b = t.boxes[static_cast<size_t>((i + 0.5) * n / k)];
@@ -159,6 +159,7 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
     if (t.team >= 0) ++sum.team_sizes[t.team];
     nlohmann::json jt = {{"id", id},
                          {"team", t.team},
+                         {"class", t.boxes.front().cls},
                          {"boxes", t.boxes.size()},
                          {"first_frame", t.boxes.front().frame},
                          {"last_frame", t.boxes.back().frame},

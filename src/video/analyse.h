@@ -24,6 +24,7 @@ struct AnalyseOptions {
   int grid_cols = 48;       // heatmap cells
   int grid_rows = 32;
   int min_boxes = 5;
+  std::string team_class = "person";  // tracks of other classes (the ball) get no team
   int samples = 12;
   int threads = 1;
   std::string out_dir;

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "util/fs.h"
+#include "util/strings.h"
 
 namespace ns::video {
 namespace {
@@ -151,30 +152,47 @@ Result<TrackStepSummary> RunTrack(const TrackStepOptions& o) {
   if (o.out_dir.empty()) return Status::Invalid("no output folder: pass --out or set NIGHTSHIFT_OUTPUT_DIR");
   auto merged = LoadDetections(o.input, o.stride);
   if (!merged.ok()) return merged.status();
-  Tracker tracker(o.tracker);
+  // One tracker per class ("person,sports ball"); ids are then renumbered 1, 2, 3...
+  // over all classes in order of first appearance.
+  std::vector<std::string> classes;
+  for (const auto& c : Split(o.tracker.cls, ',')) classes.emplace_back(Trim(c));
+  if (classes.empty()) classes.push_back("");
   std::vector<TrackedBox> boxes;
   TrackStepSummary sum;
   sum.segments = merged->segments;
   sum.frames = static_cast<int64_t>(merged->frames.size());
-  for (size_t k = 0; k < merged->frames.size(); ++k) {
-    sum.detections += static_cast<int64_t>(merged->by_frame[k].size());
-    auto got = tracker.Step(merged->frames[k], merged->times[k], merged->by_frame[k]);
-    boxes.insert(boxes.end(), got.begin(), got.end());
+  for (const auto& v : merged->by_frame) sum.detections += static_cast<int64_t>(v.size());
+  for (size_t c = 0; c < classes.size(); ++c) {
+    TrackerOptions to = o.tracker;
+    to.cls = classes[c];
+    Tracker tracker(to);
+    for (size_t k = 0; k < merged->frames.size(); ++k) {
+      auto got = tracker.Step(merged->frames[k], merged->times[k], merged->by_frame[k]);
+      for (auto& b : got) b.id = b.id * 64 + static_cast<int>(c);  // unique until renumbered
+      boxes.insert(boxes.end(), got.begin(), got.end());
+    }
   }
   std::stable_sort(boxes.begin(), boxes.end(), [](const TrackedBox& a, const TrackedBox& b) {
     return std::tie(a.frame, a.id) < std::tie(b.frame, b.id);
   });
+  std::map<int, int> renumber;
+  for (auto& b : boxes) {
+    auto it = renumber.find(b.id);
+    if (it == renumber.end()) it = renumber.emplace(b.id, static_cast<int>(renumber.size()) + 1).first;
+    b.id = it->second;
+  }
   std::string text;
   std::map<int, nlohmann::json> per_track;
   for (const auto& b : boxes) {
     text += ToJson(b).dump() + "\n";
     auto& t = per_track[b.id];
-    if (t.is_null()) t = {{"id", b.id}, {"first_frame", b.frame}, {"first_time", b.time}, {"boxes", 0}};
+    if (t.is_null())
+      t = {{"id", b.id}, {"class", b.cls}, {"first_frame", b.frame}, {"first_time", b.time}, {"boxes", 0}};
     t["last_frame"] = b.frame;
     t["last_time"] = b.time;
     t["boxes"] = t["boxes"].get<int64_t>() + 1;
   }
-  sum.tracks = tracker.tracks_born();
+  sum.tracks = static_cast<int>(renumber.size());
   sum.boxes = static_cast<int64_t>(boxes.size());
   NS_RETURN_IF_ERROR(MakeDirs(o.out_dir));
   NS_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/tracks.jsonl", text));

@@ -4,6 +4,8 @@
 // every processed frame, and writes tracks.jsonl (one TrackedBox a line, ordered by
 // frame then id) and tracks.json (a summary per track).
 //
+// `tracker.cls` may list several classes ("person,sports ball"): each is tracked on
+// its own and ids are numbered over all of them by first appearance.
 // Where segments overlap, each frame's detections are taken from the segment that
 // owns the frame, so nothing is counted twice. Frames a detector processed but
 // found nothing in still count as misses for the tracker.

@@ -87,6 +87,37 @@ TEST_F(TrackStep, RunTrackWritesStableIdsAcrossSegments) {
   for (const auto& b : *boxes) EXPECT_EQ(b.id, 1);
 }
 
+TEST_F(TrackStep, SeveralClassesAreTrackedApart) {
+  // A person and a ball at the same place on every frame: two tracks, never mixed.
+  fs::create_directories(root_ + "/det/a");
+  std::ofstream out(root_ + "/det/a/detections.jsonl");
+  for (int f = 0; f < 20; ++f) {
+    Detection p, b;
+    p.frame = b.frame = f;
+    p.box = {double(f), 100, 20, 50};
+    b.box = {double(f) + 2, 110, 8, 8};
+    b.cls = "sports ball";
+    out << ToJsonLine(p) << "\n" << ToJsonLine(b) << "\n";
+  }
+  out.close();
+  std::ofstream(root_ + "/det/a/detect.json")
+      << R"({"first_frame":0,"owned_frames":20,"processed_first":0,"processed_last":19,"stride":1})";
+  TrackStepOptions o;
+  o.input = root_ + "/det";
+  o.out_dir = root_ + "/out";
+  o.tracker.cls = "person, sports ball";
+  auto s = RunTrack(o);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->tracks, 2);
+  auto boxes = ReadTracks(o.out_dir + "/tracks.jsonl");
+  ASSERT_TRUE(boxes.ok());
+  ASSERT_EQ(boxes->size(), 40u);
+  for (const auto& b : *boxes) EXPECT_EQ(b.id, b.cls == "person" ? 1 : 2);
+  o.tracker.cls = "person";
+  o.out_dir = root_ + "/out2";
+  EXPECT_EQ(RunTrack(o)->tracks, 1);
+}
+
 TEST_F(TrackStep, ErrorsNameTheFileAndLine) {
   fs::create_directories(root_ + "/det/x");
   std::ofstream(root_ + "/det/x/detections.jsonl") << "{\"frame\":1,\"time\":0,\"x\":1,\"y\":1,\"w\":1,\"h\":1}\nnot json\n";
