@@ -175,7 +175,12 @@ int main(int argc, char** argv) {
   report->add_option("--title", rep.title, "Page title")->capture_default_str();
   AddOut(report, &rep.out_dir);
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help exits 0; a bad or missing flag is bad input (2), not CLI11's own codes.
+    return app.exit(e) == 0 ? 0 : v::kExitBadInput;
+  }
   v::SetFfmpegLogging(verbose);
 
   if (*probe) {

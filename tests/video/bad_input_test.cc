@@ -187,6 +187,10 @@ TEST_F(BadInput, BadFlagsAndIndex) {
   r = RunVideo({"detect", "--input", NS_VTEST, "--detector", "dnn", "--model", "missing.onnx", "--out", "det"}, dir_);
   EXPECT_EQ(r.code, 2);
   ExpectOneClearMessage(r, "missing.onnx", "not found");
+  r = RunVideo({"detect", "--input", NS_VTEST, "--stride", "often", "--out", "det"}, dir_);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("--stride"), std::string::npos) << r.err;
+  EXPECT_EQ(RunVideo({"detect"}, dir_).code, 2);
   r = RunVideo({"detect", "--input", NS_VTEST}, dir_);
   EXPECT_EQ(r.code, 2);
   ExpectOneClearMessage(r, "NIGHTSHIFT_OUTPUT_DIR", "no output folder");
