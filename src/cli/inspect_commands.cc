@@ -14,17 +14,14 @@
 #include "cli/commands.h"
 #include "engine/layout.h"
 #include "util/fs.h"
+#include "util/clock.h"
 #include "util/strings.h"
 
 namespace ns::cli {
 
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowMs() { return RealClock().Now(); }
 
 std::optional<RunRow> FindRun(Store* store, const std::string& id, const std::string& root) {
   auto r = store->GetRun(id);

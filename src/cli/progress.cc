@@ -6,17 +6,14 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "util/clock.h"
 #include "util/strings.h"
 
 namespace ns::cli {
 
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowMs() { return RealClock().Now(); }
 
 // The last "progress <f> [message]" line of a progress file.
 std::string LastProgress(const std::string& path) {

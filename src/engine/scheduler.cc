@@ -792,17 +792,25 @@ Result<RunStatus> Scheduler::Run() {
 
 // ---------------------------------------------------------------- reports
 
-namespace {
 
-json AttemptJson(const std::string& outcome, int n, int exit_code, int signal, TimeMs s, TimeMs f,
-                 int64_t rss, int64_t cpu, const std::string& msg) {
-  return json{{"attempt", n},          {"outcome", outcome},         {"exit_code", exit_code},
-              {"signal", signal},      {"started_at", s},            {"finished_at", f},
-              {"duration_ms", f - s},  {"max_rss_kb", rss},          {"cpu_ms", cpu},
-              {"message", msg}};
+// One task as run.json and _task.json show it: argv, fingerprint, every attempt.
+std::string Scheduler::TaskJson(const Task& t) const {
+  json attempts = json::array();
+  for (const auto& a : t.history) {
+    attempts.push_back(json{{"attempt", a.n},          {"outcome", a.outcome},
+                            {"exit_code", a.exit_code}, {"signal", a.signal},
+                            {"started_at", a.started_at}, {"finished_at", a.finished_at},
+                            {"duration_ms", a.finished_at - a.started_at},
+                            {"max_rss_kb", a.max_rss_kb}, {"cpu_ms", a.cpu_ms},
+                            {"message", a.message}});
+  }
+  return json{{"task_id", t.id},         {"item", t.item},
+              {"status", t.status},      {"cached", t.status == "cached"},
+              {"fingerprint", t.fingerprint}, {"argv", t.argv},
+              {"started_at", t.started_at}, {"finished_at", t.finished_at},
+              {"attempts", attempts},    {"message", t.message}}
+      .dump();
 }
-
-}  // namespace
 
 Status Scheduler::WriteTaskJson(size_t si) {
   const spec::Step& step = pipeline_.steps[si];
@@ -817,17 +825,9 @@ Status Scheduler::WriteTaskJson(size_t si) {
                     ",\"tasks\":[";
   bool first = true;
   for (size_t ti : ss.tasks) {
-    const Task& t = *tasks_[ti];
-    json attempts = json::array();
-    for (const auto& a : t.history)
-      attempts.push_back(AttemptJson(a.outcome, a.n, a.exit_code, a.signal, a.started_at,
-                                     a.finished_at, a.max_rss_kb, a.cpu_ms, a.message));
-    json j{{"task_id", t.id},         {"item", t.item},       {"status", t.status},
-           {"cached", t.status == "cached"}, {"fingerprint", t.fingerprint}, {"argv", t.argv},
-           {"attempts", attempts},    {"message", t.message}};
     if (!first) out += ",";
     first = false;
-    out += "\n  " + j.dump();
+    out += "\n  " + TaskJson(*tasks_[ti]);
   }
   out += "\n]}\n";
   return WriteFileAtomic(dir + "/_task.json", out);
@@ -870,16 +870,7 @@ Status Scheduler::WriteRunJson(const std::string& status) {
     out += std::string(k ? "," : "") + "\n    " + s + ",\"tasks\":[";
     bool first = true;
     for (size_t ti : ss.tasks) {
-      const Task& t = *tasks_[ti];
-      json attempts = json::array();
-      for (const auto& a : t.history)
-        attempts.push_back(AttemptJson(a.outcome, a.n, a.exit_code, a.signal, a.started_at,
-                                       a.finished_at, a.max_rss_kb, a.cpu_ms, a.message));
-      json tj{{"task_id", t.id}, {"item", t.item}, {"status", t.status},
-              {"cached", t.status == "cached"}, {"fingerprint", t.fingerprint},
-              {"argv", t.argv}, {"started_at", t.started_at}, {"finished_at", t.finished_at},
-              {"attempts", attempts}, {"message", t.message}};
-      out += std::string(first ? "" : ",") + "\n      " + tj.dump();
+      out += std::string(first ? "" : ",") + "\n      " + TaskJson(*tasks_[ti]);
       first = false;
     }
     out += "]}";

@@ -109,6 +109,7 @@ class Scheduler {
   Status CancelEverything();
   Status WriteRunJson(const std::string& status);
   Status WriteTaskJson(size_t step_index);
+  std::string TaskJson(const Task& t) const;
   std::string OutputDirOf(const Task& t) const;
   std::string AttemptStaging(const Task& t) const;
   static void RemoveAttemptStaging(const std::string& staging);
