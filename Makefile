@@ -24,6 +24,7 @@ demo: build
 bench: build
 	scripts/setup --bench
 	bench/dag_overhead
+	bench/video/run
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
