@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <deque>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -530,6 +531,11 @@ Status Scheduler::Launch(Task& t) {
     put("NIGHTSHIFT_OUTPUT_DIR", out_dir);
     put("NIGHTSHIFT_CHECKPOINT_DIR", ckpt);
     put("NIGHTSHIFT_PROGRESS_FILE", progress);
+    // What the step was given, so it can size its thread pools to it.
+    char cpus[32];
+    std::snprintf(cpus, sizeof cpus, "%g", step.resources.cpus);
+    put("NIGHTSHIFT_CPUS", cpus);
+    put("NIGHTSHIFT_MEMORY_BYTES", std::to_string(step.resources.memory_bytes));
     for (const auto& [name, value] : config_.params) {
       put("NIGHTSHIFT_PARAM_" + ToUpper(name),
           value.type == spec::ParamType::kList ? json(value.list).dump() : value.scalar);

@@ -342,6 +342,7 @@ steps:
   EXPECT_EQ(EnvOf(s, "NIGHTSHIFT_CHECKPOINT_DIR"), root_ + "/checkpoints/run1/a");
   EXPECT_NE(EnvOf(s, "TMPDIR").find("/_staging/a.1.tmp"), std::string::npos);
   EXPECT_EQ(EnvOf(s, "SECRET_FROM_SHELL"), "");
+  EXPECT_EQ(EnvOf(s, "NIGHTSHIFT_CPUS"), "1");
   EXPECT_EQ(s.cwd, EnvOf(s, "NIGHTSHIFT_OUTPUT_DIR"));
 }
 
