@@ -39,6 +39,7 @@ struct Scheduler::Task {
   int attempts = 0;  // attempts made so far, earlier runs of a resumed run included
   int session_attempts = 0;  // attempts made by this engine; the retry budget
   uint64_t handle = 0;
+  int64_t pid = 0;  // of the running attempt
   std::vector<int> gpus;
   TimeMs started_at = 0;
   TimeMs finished_at = 0;
@@ -106,7 +107,7 @@ Status Scheduler::SaveAttempt(const Task& t, const AttemptResult* r, const std::
     a.exit_code = r->exit_code;
     a.signal = r->signal;
     a.pid = r->pid;
-    a.finished_at = clock_->Now();
+    a.finished_at = status == "running" ? 0 : clock_->Now();
     a.max_rss_kb = r->max_rss_kb;
     a.cpu_ms = r->cpu_ms;
     a.message = r->message;
@@ -572,6 +573,7 @@ Status Scheduler::Launch(Task& t) {
     return FinishTask(t, "failed", pid.status().message());
   }
   t.handle = spec.id;
+  t.pid = pid.value();
   running_[spec.id] = t.index;
   free_.cpus -= step.resources.cpus;
   free_.memory_bytes -= step.resources.memory_bytes;
@@ -580,7 +582,7 @@ Status Scheduler::Launch(Task& t) {
   NS_RETURN_IF_ERROR(SaveTask(t));
   AttemptResult started;
   started.pid = pid.value();
-  NS_RETURN_IF_ERROR(SaveAttempt(t, nullptr, "running"));
+  NS_RETURN_IF_ERROR(SaveAttempt(t, &started, "running"));
   NS_RETURN_IF_ERROR(Event("attempt_started", &t, json{{"pid", pid.value()}}.dump()));
   RunEvent e{RunEvent::Kind::kTaskStarted, step.id, t.id, t.item, t.attempts, "running"};
   e.progress_file = progress;
@@ -635,6 +637,7 @@ Status Scheduler::HandleResult(const AttemptResult& r) {
   t.history.push_back(a);
   AttemptResult recorded = r;
   recorded.message = message;
+  if (recorded.pid == 0) recorded.pid = t.pid;
   NS_RETURN_IF_ERROR(SaveAttempt(t, &recorded, OutcomeName(outcome)));
   NS_RETURN_IF_ERROR(Event("attempt_finished", &t,
                            json{{"outcome", OutcomeName(outcome)}, {"exit_code", r.exit_code},

@@ -187,6 +187,7 @@ TEST_F(SchedulerTest, RetriesRetryableWithExponentialBackoffAndJitter) {
   ASSERT_TRUE(attempts.ok());
   ASSERT_EQ(attempts->size(), 4u);
   EXPECT_EQ(attempts->at(0).status, "retryable");
+  EXPECT_GT(attempts->at(0).pid, 0) << "the pid is recorded, so a lost attempt can be found";
   EXPECT_EQ(attempts->at(3).status, "succeeded");
 }
 
