@@ -24,14 +24,15 @@ assert_eq "$out" "not yet"
 capture ns logs "$run" flaky --root root --stream out
 assert_eq "$out" "attempt 3"
 
-cat > t.yaml <<'YAML'
+marker="ns-timeout-$$"
+cat > t.yaml <<YAML
 name: slow
 steps:
   slow:
     shell: bash
     script: |
       trap 'echo got-term; sleep 30' TERM
-      echo started; sleep 60 & wait
+      echo started; (exec -a $marker sleep 60) & wait
     timeout: 1s
     grace: 1s
   after:
@@ -48,5 +49,5 @@ assert_eq "$(sqlite3 root2/nightshift.db "select status from attempts where run_
 assert_eq "$(task_status root2 $run after)" "" "a step after a failure never starts"
 assert_contains "$(cat root2/runs/$run/_logs/slow.1.out)" "got-term"
 assert_no_file root2/runs/$run/slow/never
-pgrep -f "sleep 60" >/dev/null && fail "the timed-out step's children are still alive"
+pgrep -f "$marker" >/dev/null && fail "the timed-out step's children are still alive"
 echo PASS
