@@ -47,21 +47,7 @@ Result<Detection> DetectionFromJson(const nlohmann::json& j) {
 }
 
 Result<std::vector<Detection>> ReadDetections(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::NotFound(path + ": cannot open");
-  std::vector<Detection> out;
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (line.empty()) continue;
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded()) return Status::Invalid(path + ":" + std::to_string(n) + ": not JSON");
-    auto d = DetectionFromJson(j);
-    if (!d.ok()) return Status::Invalid(path + ":" + std::to_string(n) + ": " + d.status().message());
-    out.push_back(*d);
-  }
-  return out;
+  return ReadJsonLines<Detection>(path, DetectionFromJson);
 }
 
 }  // namespace ns::video

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -37,5 +38,24 @@ Result<Detection> DetectionFromJson(const nlohmann::json& j);
 std::string ToJsonLine(const Detection& d);
 // Reads a .jsonl file; a malformed line is an error naming file:line.
 Result<std::vector<Detection>> ReadDetections(const std::string& path);
+
+// Reads a JSON Lines file, giving each non-empty line to `parse` (json ->
+// Result<T>). The first unreadable line is an error naming file:line.
+template <typename T, typename Parse>
+Result<std::vector<T>> ReadJsonLines(const std::string& path, Parse parse) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound(path + ": cannot open");
+  std::vector<T> out;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.empty()) continue;
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded()) return Status::Invalid(path + ":" + std::to_string(n) + ": not JSON");
+    Result<T> v = parse(j);
+    if (!v.ok()) return Status::Invalid(path + ":" + std::to_string(n) + ": " + v.status().message());
+    out.push_back(std::move(v.value()));
+  }
+  return out;
+}
 
 }  // namespace ns::video

@@ -120,32 +120,28 @@ nlohmann::json ToJson(const TrackedBox& b) {
           {"h", r(b.box.h, 100)}, {"score", r(b.score, 1e4)}, {"class", b.cls}};
 }
 
-Result<std::vector<TrackedBox>> ReadTracks(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::NotFound(path + ": cannot open");
-  std::vector<TrackedBox> out;
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (line.empty()) continue;
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    try {
-      if (j.is_discarded()) throw std::runtime_error("not JSON");
-      TrackedBox b;
-      b.id = j.at("id").get<int>();
-      b.frame = j.at("frame").get<int64_t>();
-      b.time = j.at("time").get<double>();
-      b.box = {j.at("x").get<double>(), j.at("y").get<double>(), j.at("w").get<double>(),
-               j.at("h").get<double>()};
-      b.score = j.value("score", 0.0);
-      b.cls = j.value("class", "person");
-      out.push_back(b);
-    } catch (const std::exception& e) {
-      return Status::Invalid(path + ":" + std::to_string(n) + ": not a tracked box: " + e.what());
-    }
+namespace {
+
+Result<TrackedBox> TrackedBoxFromJson(const nlohmann::json& j) {
+  try {
+    TrackedBox b;
+    b.id = j.at("id").get<int>();
+    b.frame = j.at("frame").get<int64_t>();
+    b.time = j.at("time").get<double>();
+    b.box = {j.at("x").get<double>(), j.at("y").get<double>(), j.at("w").get<double>(),
+             j.at("h").get<double>()};
+    b.score = j.value("score", 0.0);
+    b.cls = j.value("class", "person");
+    return b;
+  } catch (const std::exception& e) {
+    return Status::Invalid(std::string("not a tracked box: ") + e.what());
   }
-  return out;
+}
+
+}  // namespace
+
+Result<std::vector<TrackedBox>> ReadTracks(const std::string& path) {
+  return ReadJsonLines<TrackedBox>(path, TrackedBoxFromJson);
 }
 
 Result<TrackStepSummary> RunTrack(const TrackStepOptions& o) {
