@@ -31,12 +31,4 @@ std::deque<AttemptResult> EventQueue::Wait(TimeMs deadline) {
   out.swap(results_);
   return out;
 }
-
-std::deque<AttemptResult> EventQueue::TakeAll() {
-  std::lock_guard<std::mutex> g(mu_);
-  std::deque<AttemptResult> out;
-  out.swap(results_);
-  return out;
-}
-
 }  // namespace ns

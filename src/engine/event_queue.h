@@ -23,7 +23,6 @@ class EventQueue : public ExecutorListener {
   // Blocks until a result is queued, a cancel is requested, or `deadline` passes.
   // Returns every queued result (possibly none).
   std::deque<AttemptResult> Wait(TimeMs deadline);
-  std::deque<AttemptResult> TakeAll();
 
  private:
   Clock* clock_;

@@ -343,6 +343,11 @@ Status Scheduler::ExpandStep(size_t si) {
           if (n != "_task.json" && !keep.count(n)) NS_RETURN_IF_ERROR(RemoveTree(step_dir + "/" + n));
         }
       }
+      for (const auto& [task_id, prev] : previous_) {
+        if (StartsWith(task_id, step.id + "/") && !keep.count(task_id.substr(step.id.size() + 1))) {
+          NS_RETURN_IF_ERROR(store_->DeleteTask(config_.run_id, task_id));
+        }
+      }
     }
   }
   RunEvent started{RunEvent::Kind::kStepStarted, step.id};
@@ -458,13 +463,9 @@ void Scheduler::RemoveAttemptStaging(const std::string& staging) {
 }
 
 bool Scheduler::Fits(const spec::Resources& r) const {
-  if (r.cpus > free_.cpus + 1e-9) return false;
-  if (free_.memory_bytes > 0 || r.memory_bytes > 0) {
-    Capacity total = executor_->capacity();
-    if (total.memory_bytes > 0 && r.memory_bytes > free_.memory_bytes) return false;
-  }
-  if (r.gpus > free_.gpus) return false;
-  return true;
+  // Memory counts only when the executor knows how much it has.
+  bool memory_ok = executor_->capacity().memory_bytes == 0 || r.memory_bytes <= free_.memory_bytes;
+  return r.cpus <= free_.cpus + 1e-9 && memory_ok && r.gpus <= free_.gpus;
 }
 
 Status Scheduler::LaunchReady() {

@@ -138,21 +138,5 @@ std::string ParamValuesToJson(const ParamValues& values) {
   return j.dump();
 }
 
-ParamValues ParamValuesFromJson(const std::string& json) {
-  ParamValues out;
-  auto j = nlohmann::json::parse(json, nullptr, false);
-  if (!j.is_object()) return out;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    ParamValue v;
-    if (it->is_array()) {
-      v.type = ParamType::kList;
-      for (const auto& x : *it) v.list.push_back(x.get<std::string>());
-    } else if (it->is_string()) {
-      v.scalar = it->get<std::string>();
-    }
-    out[it.key()] = v;
-  }
-  return out;
-}
 
 }  // namespace ns::spec

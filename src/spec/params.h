@@ -26,8 +26,6 @@ using ParamValues = std::map<std::string, ParamValue>;
 // All problems are returned together in one Status message, one per line.
 Result<ParamValues> ResolveParams(const Pipeline& pl,
                                   const std::vector<std::pair<std::string, std::string>>& overrides);
-// Restores values saved in run.json / the store (no existence checks).
-ParamValues ParamValuesFromJson(const std::string& json);
 std::string ParamValuesToJson(const ParamValues& values);
 
 }  // namespace ns::spec

@@ -344,11 +344,6 @@ void ParseDefaults(Parser& p, const YAML::Node& n, Defaults* def) {
   if (n["cache"]) p.GetBool(n["cache"], "cache", &def->cache);
 }
 
-struct StepNodes {
-  YAML::Node node;
-  YAML::Node key;
-};
-
 void ParseStep(Parser& p, const std::string& id, const YAML::Node& key, const YAML::Node& n,
                const Defaults& def, Pipeline* pl) {
   Diagnostics* d = p.d_;

@@ -359,27 +359,5 @@ Result<std::vector<AttemptRow>> Store::ListAttempts(const std::string& run_id) {
   return out;
 }
 
-Result<std::vector<EventRow>> Store::ListEvents(const std::string& run_id, int64_t after_id) {
-  Stmt q(Prepare(
-      "SELECT id,run_id,time,kind,task_id,attempt,data FROM events WHERE run_id=? AND id>? "
-      "ORDER BY id"));
-  if (!q.ok()) return Error("list events");
-  q.Bind(run_id).Bind(after_id);
-  std::vector<EventRow> out;
-  int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) {
-    EventRow e;
-    e.id = q.Int(0);
-    e.run_id = q.Text(1);
-    e.time = q.Int(2);
-    e.kind = q.Text(3);
-    e.task_id = q.Text(4);
-    e.attempt = static_cast<int>(q.Int(5));
-    e.data = q.Text(6);
-    out.push_back(std::move(e));
-  }
-  if (rc != SQLITE_DONE) return Error("list events");
-  return out;
-}
 
 }  // namespace ns

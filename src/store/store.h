@@ -102,7 +102,6 @@ class Store {
   Result<std::vector<RunRow>> ListRuns(int limit);
   Result<std::vector<TaskRow>> ListTasks(const std::string& run_id);
   Result<std::vector<AttemptRow>> ListAttempts(const std::string& run_id);
-  Result<std::vector<EventRow>> ListEvents(const std::string& run_id, int64_t after_id);
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}

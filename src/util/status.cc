@@ -9,9 +9,4 @@ Status Status::FromErrno(const std::string& what, int err) {
   return Status(code, what + ": " + std::strerror(err));
 }
 
-std::string Status::ToString() const {
-  if (ok()) return "ok";
-  return message_;
-}
-
 }  // namespace ns

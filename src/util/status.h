@@ -42,7 +42,6 @@ class [[nodiscard]] Status {
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
   const std::string& message() const { return message_; }
-  std::string ToString() const;
 
  private:
   StatusCode code_ = StatusCode::kOk;

@@ -184,27 +184,5 @@ std::string FormatBytes(int64_t bytes) {
   return buf;
 }
 
-std::string QuoteForDisplay(const std::vector<std::string>& argv) {
-  std::string out;
-  for (size_t i = 0; i < argv.size(); ++i) {
-    if (i) out += ' ';
-    const std::string& a = argv[i];
-    bool plain = !a.empty() && std::all_of(a.begin(), a.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("-_./=:,@+%").find(c) !=
-                                                                std::string_view::npos;
-    });
-    if (plain) {
-      out += a;
-    } else {
-      out += '\'';
-      for (char c : a) {
-        if (c == '\'') out += "'\\''";
-        else out += c;
-      }
-      out += '\'';
-    }
-  }
-  return out;
-}
 
 }  // namespace ns

@@ -29,7 +29,4 @@ std::optional<int64_t> ParseMemoryBytes(std::string_view s);
 std::string FormatDurationMs(int64_t ms);  // "1.2s", "3m04s", "1h02m"
 std::string FormatBytes(int64_t bytes);    // "1.5 GiB"
 
-// Shell-safe display of an argv (for logs and `show`, never for execution).
-std::string QuoteForDisplay(const std::vector<std::string>& argv);
-
 }  // namespace ns

@@ -61,13 +61,11 @@ TEST(Params, MissingPathIsAnError) {
   EXPECT_NE(v.status().message().find("no such file or folder '/no/such/file.mp4'"), std::string::npos);
 }
 
-TEST(Params, JsonRoundTrip) {
+TEST(Params, ToJson) {
   ParamValues in;
   in["a"] = {ParamType::kString, "x y", {}};
   in["b"] = {ParamType::kList, "", {"1", "2"}};
-  ParamValues out = ParamValuesFromJson(ParamValuesToJson(in));
-  EXPECT_EQ(out["a"].scalar, "x y");
-  EXPECT_EQ(out["b"].list, (std::vector<std::string>{"1", "2"}));
+  EXPECT_EQ(ParamValuesToJson(in), R"({"a":"x y","b":["1","2"]})");
 }
 
 }  // namespace ns::spec

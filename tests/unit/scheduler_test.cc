@@ -272,6 +272,31 @@ TEST_F(SchedulerTest, ResumeRerunsFailedTasksOnly) {
   EXPECT_EQ(EnvOf(exec_->submitted[0], "NIGHTSHIFT_ATTEMPT"), "2");
 }
 
+TEST_F(SchedulerTest, ResumeWithFewerItemsDropsTheOnesThatAreGone) {
+  const char* spec = R"(name: r
+params:
+  l: {type: list, default: [a, b, c]}
+steps:
+  w:
+    foreach: ${params.l}
+    run: work ${item}
+)";
+  auto ok = [](const AttemptSpec& s) {
+    std::ofstream(EnvOf(s, "NIGHTSHIFT_OUTPUT_DIR") + "/out") << "x";
+    return Ok();
+  };
+  EXPECT_EQ(RunPipeline(spec, ok), RunStatus::kSucceeded);
+  EXPECT_TRUE(PathExists(root_ + "/runs/run1/w/c/out"));
+  EXPECT_EQ(RunPipeline(spec, ok, {{"l", "a,b"}}, true), RunStatus::kSucceeded);
+  EXPECT_EQ(exec_->submitted.size(), 0u);
+  EXPECT_FALSE(PathExists(root_ + "/runs/run1/w/c"));
+  auto tasks = store_->ListTasks("run1");
+  ASSERT_TRUE(tasks.ok());
+  std::vector<std::string> ids;
+  for (const auto& t : tasks.value()) ids.push_back(t.task_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"w/a", "w/b"}));
+}
+
 TEST_F(SchedulerTest, FingerprintCoversInputFileContents) {
   std::string input = root_ + "/input.txt";
   std::ofstream(input) << "v1";

@@ -31,8 +31,4 @@ TEST(Strings, DidYouMean) {
   EXPECT_FALSE(DidYouMean("zzzzzz", {"needs", "run"}));
 }
 
-TEST(Strings, QuoteForDisplay) {
-  EXPECT_EQ(QuoteForDisplay({"echo", "a b", "it's"}), "echo 'a b' 'it'\\''s'");
-}
-
 }  // namespace ns
