@@ -25,6 +25,7 @@ struct Decoder::State {
   AVFrame* frame = nullptr;
   SwsContext* sws = nullptr;
   int sws_w = 0, sws_h = 0, sws_fmt = -1;
+  cv::Mat unrotated;  // scratch for rotated videos
   int64_t first_pts = AV_NOPTS_VALUE;
 
   ~State() {
@@ -221,19 +222,25 @@ Status Decoder::Convert(VideoFrame* frame) {
     s.sws_h = f->height;
     s.sws_fmt = f->format;
   }
-  cv::Mat bgr(f->height, f->width, CV_8UC3);
-  uint8_t* dst[4] = {bgr.data, nullptr, nullptr, nullptr};
-  int dst_stride[4] = {static_cast<int>(bgr.step[0]), 0, 0, 0};
+  // The caller's buffer is reused when it is the right size and nobody else holds
+  // it: a fresh 1 MB Mat per frame costs page faults on every frame.
+  const bool rotate = options_.apply_rotation && info_.rotation != 0;
+  int out_w = f->width, out_h = f->height;
+  if (rotate && info_.rotation != 180) std::swap(out_w, out_h);
+  cv::Mat& out = frame->bgr;
+  if (out.rows != out_h || out.cols != out_w || out.type() != CV_8UC3 || (out.u && out.u->refcount > 1))
+    out = cv::Mat(out_h, out_w, CV_8UC3);
+  cv::Mat& target = rotate ? s.unrotated : out;
+  target.create(f->height, f->width, CV_8UC3);
+  uint8_t* dst[4] = {target.data, nullptr, nullptr, nullptr};
+  int dst_stride[4] = {static_cast<int>(target.step[0]), 0, 0, 0};
   sws_scale(s.sws, f->data, f->linesize, 0, f->height, dst, dst_stride);
-  if (options_.apply_rotation && info_.rotation != 0) {
-    cv::Mat r;
+  if (rotate) {
     int code = info_.rotation == 90    ? cv::ROTATE_90_CLOCKWISE
                : info_.rotation == 180 ? cv::ROTATE_180
                                        : cv::ROTATE_90_COUNTERCLOCKWISE;
-    cv::rotate(bgr, r, code);
-    bgr = r;
+    cv::rotate(s.unrotated, out, code);
   }
-  frame->bgr = bgr;
   return Status::Ok();
 }
 

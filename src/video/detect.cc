@@ -4,12 +4,14 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <opencv2/core.hpp>
 
 #include "util/fs.h"
 #include "video/decoder.h"
+#include "video/prefetch.h"
 #include "video/segment_index.h"
 
 namespace ns::video {
@@ -139,11 +141,14 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
   int64_t processed_first = -1, processed_last = -1;
   int width = 0, height = 0;
   const bool stateful = (*detector)->Stateful();
+  // Only frames the detector will see are converted to BGR.
+  auto want = [&, resume_at = ck.next_local](int64_t next) {
+    return (first_frame + next) % o.stride == 0 && (next >= resume_at || stateful);
+  };
+  std::optional<Prefetcher> prefetch;
+  if (o.prefetch > 0) prefetch.emplace(dec->get(), want, o.prefetch);
   while (o.max_frames < 0 || local < o.max_frames) {
-    // Only frames the detector will see are converted to BGR.
-    int64_t next = (*dec)->next_index();
-    bool want = (first_frame + next) % o.stride == 0 && (next >= ck.next_local || stateful);
-    auto more = (*dec)->Next(&frame, want);
+    auto more = prefetch ? prefetch->Next(&frame) : (*dec)->Next(&frame, want((*dec)->next_index()));
     if (!more.ok()) return more.status();
     if (!*more) break;
     local = frame.index;
@@ -186,6 +191,7 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
                                                            : "; checkpoint written, rerun resumes there"));
     }
   }
+  prefetch.reset();  // the decoder's counters are read below
   if (local == 0) return Status::Invalid(o.input + ": no video frame could be decoded");
 
   sum.frames_lost = (*dec)->frames_lost();

@@ -33,6 +33,7 @@ struct DetectOptions {
   int stride = 1;
   int checkpoint_every = 100;  // frames (decoded, not only sampled)
   int threads = 1;             // decoder threads and OpenCV threads
+  int prefetch = 4;            // frames decoded ahead on a second thread; 0: decode inline
   int64_t max_frames = -1;     // stop after this many frames of the input (tests, bench)
   int64_t stop_after = -1;     // act as if SIGTERM arrived after this many frames (tests)
   DetectorOptions detector;

@@ -1,0 +1,70 @@
+#include "video/prefetch.h"
+
+namespace ns::video {
+
+Prefetcher::Prefetcher(Decoder* decoder, WantFn want, int depth)
+    : decoder_(decoder), want_(std::move(want)), depth_(depth < 1 ? 1 : static_cast<size_t>(depth)) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+Prefetcher::~Prefetcher() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void Prefetcher::Run() {
+  for (;;) {
+    Item item;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || ready_.size() < depth_; });
+      if (stop_) return;
+      if (!spare_.empty()) {
+        item.frame.bgr = std::move(spare_.back());
+        spare_.pop_back();
+      }
+    }
+    // The decoder is this thread's alone while it runs.
+    Result<bool> more = decoder_->Next(&item.frame, want_(decoder_->next_index()));
+    bool last = !more.ok() || !*more;
+    if (more.ok()) {
+      item.more = *more;
+    } else {
+      item.status = more.status();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ready_.push_back(std::move(item));
+    }
+    cv_.notify_all();
+    if (last) return;
+  }
+}
+
+Result<bool> Prefetcher::Next(VideoFrame* frame) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!frame->bgr.empty()) spare_.push_back(std::move(frame->bgr));
+  frame->bgr = cv::Mat();
+  cv_.wait(lock, [this] { return !ready_.empty(); });
+  Item item = std::move(ready_.front());
+  // The end (or an error) stays at the front, so calling again repeats it.
+  if (!item.status.ok()) {
+    ready_.front() = Item{item.status, false, {}};
+  } else if (!item.more) {
+    ready_.front() = Item{};
+  } else {
+    ready_.pop_front();
+  }
+  lock.unlock();
+  cv_.notify_all();
+  if (!item.status.ok()) return item.status;
+  if (!item.more) return false;
+  *frame = std::move(item.frame);
+  return true;
+}
+
+}  // namespace ns::video
