@@ -14,6 +14,7 @@
 #include "util/strings.h"
 #include "video/analyse.h"
 #include "video/av_error.h"
+#include "video/concat.h"
 #include "video/detect.h"
 #include "video/probe.h"
 #include "video/render.h"
@@ -60,7 +61,7 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
   CLI::App app{"nightshift-video: video steps for nightshift pipelines (probe, segment, detect, "
-               "track, analyse, render, report).\nExit codes: 0 ok, 2 bad input, 75 retryable "
+               "track, analyse, render, concat, report).\nExit codes: 0 ok, 2 bad input, 75 retryable "
                "(stopped by SIGTERM, checkpoint written), 1 other failure."};
   app.require_subcommand(1);
   bool verbose = false;
@@ -165,13 +166,22 @@ int main(int argc, char** argv) {
   v::RenderOptions ren;
   CLI::App* render = app.add_subcommand("render", "Annotated MP4 (boxes, ids, team colours, trails) and "
                                                   "heatmap PNGs.");
-  render->add_option("--input", ren.video, "The source video")->required();
+  render->add_option("--input", ren.video, "The source video, or one segment of it (with --index)")->required();
+  render->add_option("--index", ren.index_path, "segments.json: render only the frames the segment owns, "
+                                                "numbered over the whole video (join them with concat)");
   render->add_option("--tracks", ren.tracks, "The track step's folder or a tracks.jsonl")->required();
   render->add_option("--analysis", ren.analysis, "The analyse step's folder (team colours, heatmaps)");
   render->add_option("--trail", ren.trail, "Trail length in frames")->capture_default_str();
   render->add_option("--threads", ren.threads, "Decoder and encoder threads")->capture_default_str();
   render->add_option("--max-frames", ren.max_frames, "Render only the first N frames");
   AddOut(render, &ren.out_dir);
+
+  // concat
+  v::ConcatOptions cat;
+  CLI::App* concat = app.add_subcommand("concat", "Join the annotated videos of render --index (one per "
+                                                  "segment) into one annotated.mp4, by stream copy.");
+  concat->add_option("--input", cat.input, "The render step's folder (one sub-folder per segment)")->required();
+  AddOut(concat, &cat.out_dir);
 
   // report
   v::ReportOptions rep;
@@ -293,6 +303,15 @@ int main(int argc, char** argv) {
     if (!r.ok()) return Fail(r.status());
     std::printf("%lld frames -> %s/annotated.mp4 (%s), %d heatmaps\n", static_cast<long long>(r->frames),
                 ren.out_dir.c_str(), r->codec.c_str(), r->heatmaps);
+    return 0;
+  }
+  if (*concat) {
+    Status st = OutDir(&cat.out_dir);
+    if (!st.ok()) return Fail(st);
+    auto r = v::RunConcat(cat);
+    if (!r.ok()) return Fail(r.status());
+    std::printf("%d pieces, %lld frames -> %s/annotated.mp4, %d heatmaps\n", r->pieces,
+                static_cast<long long>(r->frames), cat.out_dir.c_str(), r->heatmaps);
     return 0;
   }
   if (*report) {

@@ -12,6 +12,8 @@
 #include "video/decoder.h"
 #include "video/encoder.h"
 #include "video/motion.h"
+#include "video/prefetch.h"
+#include "video/segment_index.h"
 #include "video/track.h"
 
 namespace ns::video {
@@ -60,6 +62,68 @@ Result<Heatmap> HeatmapFromJson(const std::string& path) {
   }
 }
 
+// What is drawn on each frame: the latest box of each track (held for `hold`
+// frames) and a trail of foot points that fades when the player is not seen. The
+// state depends only on the tracks, never on pixels, so a render of one segment
+// replays the frames before it (Advance + EndFrame, no decoding) and draws exactly
+// what a render of the whole video draws there.
+class Overlay {
+ public:
+  Overlay(const std::map<int64_t, std::vector<TrackedBox>>& by_frame, const std::map<int, int>& team_of,
+          const cv::Scalar team_colour[2], int hold, int trail)
+      : by_frame_(by_frame), team_of_(team_of), colour_{team_colour[0], team_colour[1]}, hold_(hold),
+        trail_(trail) {}
+
+  void Advance(int64_t frame) {
+    auto it = by_frame_.find(frame);
+    current_ = it == by_frame_.end() ? nullptr : &it->second;
+    if (current_) {
+      for (const auto& b : *current_) {
+        shown_[b.id] = b;
+        auto& trail = trails_[b.id];
+        trail.push_back(cv::Point(int(b.box.Cx()), int(b.box.y + b.box.h)));
+        while (static_cast<int>(trail.size()) > trail_) trail.pop_front();
+      }
+    }
+    for (auto sb = shown_.begin(); sb != shown_.end();)
+      sb = frame - sb->second.frame > hold_ ? shown_.erase(sb) : std::next(sb);
+  }
+
+  void Draw(cv::Mat& img) const {
+    for (const auto& [id, box] : shown_) DrawBox(img, box, ColourOf(id));
+    for (const auto& [id, trail] : trails_) {
+      cv::Scalar c = ColourOf(id);
+      for (size_t i = 1; i < trail.size(); ++i) cv::line(img, trail[i - 1], trail[i], c, 2, cv::LINE_AA);
+    }
+  }
+
+  // Trails of players not seen on this frame lose a point.
+  void EndFrame() {
+    for (auto tr = trails_.begin(); tr != trails_.end();) {
+      bool seen = current_ && std::any_of(current_->begin(), current_->end(),
+                                          [&](const TrackedBox& b) { return b.id == tr->first; });
+      if (!seen && !tr->second.empty()) tr->second.pop_front();
+      tr = tr->second.empty() ? trails_.erase(tr) : std::next(tr);
+    }
+  }
+
+ private:
+  cv::Scalar ColourOf(int id) const {
+    auto tt = team_of_.find(id);
+    int team = tt == team_of_.end() ? -1 : tt->second;
+    return team == 0 || team == 1 ? Visible(colour_[team]) : cv::Scalar(200, 200, 200);
+  }
+
+  const std::map<int64_t, std::vector<TrackedBox>>& by_frame_;
+  const std::map<int, int>& team_of_;
+  cv::Scalar colour_[2];
+  int hold_;
+  int trail_;
+  const std::vector<TrackedBox>* current_ = nullptr;
+  std::map<int, TrackedBox> shown_;  // latest box per track
+  std::map<int, std::deque<cv::Point>> trails_;
+};
+
 }  // namespace
 
 Result<RenderSummary> RunRender(const RenderOptions& o) {
@@ -97,11 +161,25 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
     image_heatmaps = s.value("units", "px") == "px";
   }
 
+  // With an index, `video` is one segment: render the frames it owns, numbered
+  // globally, so the segments' videos join into the whole (the `concat` step).
+  int64_t first_frame = 0, owned = -1;
+  double fps = 0;
   Decoder::Options dopt;
   dopt.threads = o.threads;
+  if (!o.index_path.empty()) {
+    auto index = ReadSegmentIndex(o.index_path);
+    if (!index.ok()) return index.status();
+    const SegmentEntry* e = index->Find(o.video);
+    if (!e) return Status::Invalid(o.video + ": not listed in " + o.index_path);
+    first_frame = e->first_frame;
+    owned = e->frame_count;
+    fps = index->fps;
+    dopt.rotation = index->rotation;
+  }
   auto dec = Decoder::Open(o.video, dopt);
   if (!dec.ok()) return dec.status();
-  double fps = (*dec)->info().avg_fps > 0 ? (*dec)->info().avg_fps : (*dec)->info().header_fps;
+  if (fps <= 0) fps = (*dec)->info().avg_fps > 0 ? (*dec)->info().avg_fps : (*dec)->info().header_fps;
   int hold = o.hold;
   if (hold < 0) {  // the frame step of the tracks: boxes stay up between sampled frames
     hold = 0;
@@ -114,13 +192,17 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
     }
     hold = std::max(0, hold - 1);
   }
-  std::map<int, TrackedBox> shown;  // latest box per track
+  Overlay overlay(by_frame, team_of, team_colour, hold, o.trail);
+  for (int64_t g = 0; g < first_frame; ++g) {  // the frames before this segment, without pixels
+    overlay.Advance(g);
+    overlay.EndFrame();
+  }
   cv::Mat background;
   std::unique_ptr<Encoder> enc;
-  std::map<int, std::deque<cv::Point>> trails;
   VideoFrame f;
-  while (o.max_frames < 0 || sum.frames < o.max_frames) {
-    auto more = (*dec)->Next(&f);
+  Prefetcher prefetch(dec->get(), [](int64_t) { return true; }, 4);
+  while ((o.max_frames < 0 || sum.frames < o.max_frames) && (owned < 0 || sum.frames < owned)) {
+    auto more = prefetch.Next(&f);
     if (!more.ok()) return more.status();
     if (!*more) break;
     if (!enc) {
@@ -128,49 +210,21 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
       if (!e.ok()) return e.status();
       enc = std::move(*e);
     }
-    auto it = by_frame.find(f.index);
     try {
       if (background.empty()) background = f.bgr.clone();
-      if (it != by_frame.end()) {
-        for (const auto& b : it->second) {
-          shown[b.id] = b;
-          auto& trail = trails[b.id];
-          trail.push_back(cv::Point(int(b.box.Cx()), int(b.box.y + b.box.h)));
-          while (static_cast<int>(trail.size()) > o.trail) trail.pop_front();
-        }
-      }
-      for (auto sb = shown.begin(); sb != shown.end();) {
-        if (f.index - sb->second.frame > hold) {
-          sb = shown.erase(sb);
-          continue;
-        }
-        auto tt = team_of.find(sb->first);
-        int team = tt == team_of.end() ? -1 : tt->second;
-        DrawBox(f.bgr, sb->second, team >= 0 ? Visible(team_colour[team]) : cv::Scalar(200, 200, 200));
-        ++sb;
-      }
-      for (auto& [id, trail] : trails) {
-        auto tt = team_of.find(id);
-        int team = tt == team_of.end() ? -1 : tt->second;
-        cv::Scalar c = team >= 0 ? Visible(team_colour[team]) : cv::Scalar(200, 200, 200);
-        for (size_t i = 1; i < trail.size(); ++i) cv::line(f.bgr, trail[i - 1], trail[i], c, 2, cv::LINE_AA);
-      }
+      overlay.Advance(first_frame + f.index);
+      overlay.Draw(f.bgr);
     } catch (const cv::Exception& e) {
       return Status::Internal(std::string("drawing failed: ") + e.what());
     }
-    // Trails of players not seen for a while fade out.
-    for (auto tr = trails.begin(); tr != trails.end();) {
-      bool seen = it != by_frame.end() &&
-                  std::any_of(it->second.begin(), it->second.end(), [&](const TrackedBox& b) { return b.id == tr->first; });
-      if (!seen && !tr->second.empty()) tr->second.pop_front();
-      tr = tr->second.empty() ? trails.erase(tr) : std::next(tr);
-    }
+    overlay.EndFrame();
     NS_RETURN_IF_ERROR(enc->Write(f.bgr));
     ++sum.frames;
   }
   if (!enc) return Status::Invalid(o.video + ": no video frame could be decoded");
   NS_RETURN_IF_ERROR(enc->Finish());
   sum.codec = enc->codec();
+  if (first_frame > 0) heatmaps.clear();  // drawn over the video's first frame: segment 0 writes them
   for (const auto& [k, h] : heatmaps) {
     std::string path = o.out_dir + "/heatmap_team" + std::to_string(k) + ".png";
     try {
@@ -186,6 +240,11 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
     }
     ++sum.heatmaps;
   }
+  sum.first_frame = first_frame;
+  nlohmann::json meta = {{"input", BaseName(o.video)},     {"first_frame", first_frame},
+                         {"frames", sum.frames},           {"fps", fps},
+                         {"codec", sum.codec},             {"heatmaps", sum.heatmaps}};
+  NS_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/render.json", meta.dump(2) + "\n"));
   return sum;
 }
 

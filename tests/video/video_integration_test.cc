@@ -9,6 +9,9 @@
 #include <map>
 #include <thread>
 
+#include <opencv2/imgproc.hpp>
+
+#include "video/decoder.h"
 #include "video_test_util.h"
 
 namespace ns::video {
@@ -305,6 +308,69 @@ TEST(VideoSteps, AnalyseRenderReport) {
     EXPECT_EQ(html.compare(pos + 5, 5, "data:"), 0) << html.substr(pos, 40);
     ++pos;
   }
+}
+
+// Pixels that differ by more than encoding noise: a box or trail drawn in one
+// video and not in the other.
+int64_t DrawnDifferently(const cv::Mat& a, const cv::Mat& b) {
+  cv::Mat diff, gray;
+  cv::absdiff(a, b, diff);
+  cv::cvtColor(diff, gray, cv::COLOR_BGR2GRAY);
+  return cv::countNonZero(gray > 60);
+}
+
+TEST(VideoSteps, SegmentRendersJoinIntoTheWholeVideo) {
+  REQUIRE_VTEST();
+  std::string dir = TestDir();
+  SegmentVtest(dir);
+  ASSERT_EQ(RunVideo({"detect", "--input", NS_VTEST, "--detector", "mog2", "--out", "det"}, dir).code, 0);
+  ASSERT_EQ(RunVideo({"track", "--input", "det", "--out", "trk"}, dir).code, 0);
+  auto whole = RunVideo({"render", "--input", NS_VTEST, "--tracks", "trk", "--out", "whole"}, dir);
+  ASSERT_EQ(whole.code, 0) << whole.err;
+  auto idx = ReadJson(dir + "/seg/segments.json");
+  for (const auto& s : idx["segments"]) {
+    std::string file = s["file"].get<std::string>();
+    auto r = RunVideo({"render", "--input", "seg/" + file, "--index", "seg/segments.json", "--tracks", "trk",
+                       "--out", "parts/" + file.substr(0, file.find('.'))},
+                      dir);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(ReadJson(dir + "/parts/" + file.substr(0, file.find('.')) + "/render.json")["first_frame"],
+              s["first_frame"]);
+  }
+  auto c = RunVideo({"concat", "--input", "parts", "--out", "joined"}, dir);
+  ASSERT_EQ(c.code, 0) << c.err;
+  EXPECT_EQ(ReadJson(dir + "/joined/concat.json")["pieces"].size(), 4u);
+
+  // Same frames, same timing, and the same boxes and trails on every frame,
+  // including the first frames of each segment (trails that began earlier).
+  auto a = Decoder::Open(dir + "/whole/annotated.mp4", Decoder::Options{});
+  auto b = Decoder::Open(dir + "/joined/annotated.mp4", Decoder::Options{});
+  ASSERT_TRUE(a.ok() && b.ok());
+  VideoFrame fa, fb;
+  int64_t frames = 0, worst = 0, worst_frame = -1;
+  for (;;) {
+    auto ma = (*a)->Next(&fa);
+    auto mb = (*b)->Next(&fb);
+    ASSERT_TRUE(ma.ok() && mb.ok());
+    ASSERT_EQ(*ma, *mb) << "one video ends at frame " << frames;
+    if (!*ma) break;
+    EXPECT_NEAR(fa.time, fb.time, 1e-6) << "frame " << frames;
+    int64_t d = DrawnDifferently(fa.bgr, fb.bgr);
+    if (d > worst) worst = d, worst_frame = frames;
+    ++frames;
+  }
+  EXPECT_EQ(frames, 795);
+  EXPECT_LT(worst, 200) << "frame " << worst_frame << " differs in " << worst << " pixels";
+  std::printf("largest difference: %lld pixels at frame %lld\n", static_cast<long long>(worst),
+              static_cast<long long>(worst_frame));
+
+  // A missing piece is named.
+  ASSERT_EQ(Shell("rm -rf " + Quote(dir + "/parts/seg_0001")), 0);
+  auto gap = RunVideo({"concat", "--input", "parts", "--out", "gap"}, dir);
+  EXPECT_EQ(gap.code, 2);
+  EXPECT_NE(gap.err.find("seg_0002: starts at frame 500 but the piece before ends at frame 250 (a segment is missing)"),
+            std::string::npos)
+      << gap.err;
 }
 
 TEST(VideoSharedData, YoloFastestFindsPeople) {

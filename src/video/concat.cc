@@ -1,0 +1,196 @@
+#include "video/concat.h"
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+}
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "util/fs.h"
+#include "video/av_error.h"
+
+namespace ns::video {
+namespace {
+
+struct Piece {
+  std::string dir;
+  int64_t first_frame = 0;
+  int64_t frames = 0;
+};
+
+Result<Piece> ReadPiece(const std::string& dir) {
+  Piece p;
+  p.dir = dir;
+  auto text = ReadFile(dir + "/render.json");
+  if (!text.ok()) return Status::Invalid(dir + ": no render.json (is this the render step's folder?)");
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.contains("first_frame") || !j.contains("frames"))
+    return Status::Invalid(dir + "/render.json: not written by render (needs first_frame and frames)");
+  p.first_frame = j["first_frame"].get<int64_t>();
+  p.frames = j["frames"].get<int64_t>();
+  if (!PathExists(dir + "/annotated.mp4")) return Status::Invalid(dir + ": render.json but no annotated.mp4");
+  return p;
+}
+
+Result<std::vector<Piece>> FindPieces(const std::string& input) {
+  if (!IsDirectory(input)) return Status::NotFound(input + ": no such folder (pass the render step's folder)");
+  std::vector<Piece> pieces;
+  if (PathExists(input + "/render.json")) {
+    auto p = ReadPiece(input);
+    if (!p.ok()) return p.status();
+    pieces.push_back(*p);
+    return pieces;
+  }
+  auto names = ListDir(input);
+  if (!names.ok()) return names.status();
+  for (const auto& n : *names) {
+    std::string dir = input + "/" + n;
+    if (!IsDirectory(dir) || !PathExists(dir + "/render.json")) continue;
+    auto p = ReadPiece(dir);
+    if (!p.ok()) return p.status();
+    pieces.push_back(*p);
+  }
+  if (pieces.empty()) return Status::Invalid(input + ": no rendered pieces (render.json) in it or its folders");
+  std::sort(pieces.begin(), pieces.end(), [](const Piece& a, const Piece& b) { return a.first_frame < b.first_frame; });
+  int64_t next = pieces.front().first_frame;
+  for (const auto& p : pieces) {
+    if (p.first_frame != next) {
+      return Status::Invalid(p.dir + ": starts at frame " + std::to_string(p.first_frame) + " but the piece before ends at frame " +
+                             std::to_string(next) + (p.first_frame > next ? " (a segment is missing)" : " (pieces overlap)"));
+    }
+    next = p.first_frame + p.frames;
+  }
+  return pieces;
+}
+
+struct Input {
+  AVFormatContext* fmt = nullptr;
+  ~Input() { avformat_close_input(&fmt); }
+};
+
+struct Output {
+  AVFormatContext* fmt = nullptr;
+  bool header = false;
+  ~Output() {
+    if (!fmt) return;
+    if (fmt->pb) avio_closep(&fmt->pb);
+    avformat_free_context(fmt);
+  }
+};
+
+bool SameParameters(const AVCodecParameters* a, const AVCodecParameters* b) {
+  return a->codec_id == b->codec_id && a->width == b->width && a->height == b->height && a->format == b->format &&
+         a->extradata_size == b->extradata_size &&
+         (a->extradata_size == 0 || std::memcmp(a->extradata, b->extradata, a->extradata_size) == 0);
+}
+
+}  // namespace
+
+Result<ConcatSummary> RunConcat(const ConcatOptions& o) {
+  if (o.out_dir.empty()) return Status::Invalid("no output folder: pass --out or set NIGHTSHIFT_OUTPUT_DIR");
+  auto pieces = FindPieces(o.input);
+  if (!pieces.ok()) return pieces.status();
+  NS_RETURN_IF_ERROR(MakeDirs(o.out_dir));
+  const std::string out_path = o.out_dir + "/annotated.mp4";
+
+  Output out;
+  AVStream* out_stream = nullptr;
+  AVCodecParameters* first_par = avcodec_parameters_alloc();
+  AVPacket* pkt = av_packet_alloc();
+  if (!first_par || !pkt) return Status::Internal("out of memory");
+  struct Free {
+    AVCodecParameters** par;
+    AVPacket** pkt;
+    ~Free() {
+      avcodec_parameters_free(par);
+      av_packet_free(pkt);
+    }
+  } free_later{&first_par, &pkt};
+
+  ConcatSummary sum;
+  int64_t offset = 0;  // output ticks where the current piece starts
+  for (const Piece& piece : *pieces) {
+    std::string path = piece.dir + "/annotated.mp4";
+    Input in;
+    int rc = avformat_open_input(&in.fmt, path.c_str(), nullptr, nullptr);
+    if (rc < 0) return AvStatus(rc, "cannot open", path);
+    rc = avformat_find_stream_info(in.fmt, nullptr);
+    if (rc < 0) return AvStatus(rc, "cannot read", path);
+    int vs = av_find_best_stream(in.fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+    if (vs < 0) return Status::Invalid(path + ": no video stream");
+    AVStream* is = in.fmt->streams[vs];
+    if (!out.fmt) {
+      rc = avformat_alloc_output_context2(&out.fmt, nullptr, "mp4", out_path.c_str());
+      if (rc < 0 || !out.fmt) return AvStatus(rc, "cannot create the MP4 muxer", out_path);
+      out_stream = avformat_new_stream(out.fmt, nullptr);
+      if (!out_stream) return Status::Internal("out of memory");
+      rc = avcodec_parameters_copy(out_stream->codecpar, is->codecpar);
+      if (rc >= 0) rc = avcodec_parameters_copy(first_par, is->codecpar);
+      if (rc < 0) return AvStatus(rc, "cannot copy codec parameters", path);
+      out_stream->codecpar->codec_tag = 0;
+      out_stream->time_base = is->time_base;
+      out_stream->avg_frame_rate = is->avg_frame_rate;
+      rc = avio_open(&out.fmt->pb, out_path.c_str(), AVIO_FLAG_WRITE);
+      if (rc < 0) return AvStatus(rc, "cannot write", out_path);
+      AVDictionary* opts = nullptr;
+      av_dict_set(&opts, "movflags", "+faststart", 0);
+      rc = avformat_write_header(out.fmt, &opts);
+      av_dict_free(&opts);
+      if (rc < 0) return AvStatus(rc, "cannot write the MP4 header", out_path);
+      out.header = true;
+    } else if (!SameParameters(first_par, is->codecpar)) {
+      return Status::Invalid(path + ": codec, size or codec headers differ from the first piece's (" +
+                             (*pieces)[0].dir + "); render every segment with the same nightshift-video");
+    }
+    int64_t end = offset;
+    int64_t first_dts = AV_NOPTS_VALUE;
+    while ((rc = av_read_frame(in.fmt, pkt)) >= 0) {
+      if (pkt->stream_index != vs) {
+        av_packet_unref(pkt);
+        continue;
+      }
+      av_packet_rescale_ts(pkt, is->time_base, out_stream->time_base);
+      if (first_dts == AV_NOPTS_VALUE && pkt->dts != AV_NOPTS_VALUE) first_dts = pkt->dts;
+      if (pkt->pts != AV_NOPTS_VALUE) {
+        pkt->pts += offset;
+        end = std::max(end, pkt->pts + std::max<int64_t>(pkt->duration, 1));
+      }
+      if (pkt->dts != AV_NOPTS_VALUE) pkt->dts += offset;
+      pkt->stream_index = 0;
+      pkt->pos = -1;
+      rc = av_interleaved_write_frame(out.fmt, pkt);
+      if (rc < 0) return AvStatus(rc, "cannot write", out_path);
+    }
+    if (rc != AVERROR_EOF) return AvStatus(rc, "cannot read", path);
+    offset = end;
+    sum.frames += piece.frames;
+    ++sum.pieces;
+  }
+  int rc = av_write_trailer(out.fmt);
+  if (rc < 0) return AvStatus(rc, "cannot finish", out_path);
+
+  // Heatmaps come from the piece that starts the video; copy whatever is there.
+  for (const Piece& piece : *pieces) {
+    for (int k = 0; k < 2; ++k) {
+      std::string name = "heatmap_team" + std::to_string(k) + ".png";
+      if (!PathExists(piece.dir + "/" + name) || PathExists(o.out_dir + "/" + name)) continue;
+      auto bytes = ReadFile(piece.dir + "/" + name);
+      if (!bytes.ok()) return bytes.status();
+      NS_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/" + name, *bytes));
+      ++sum.heatmaps;
+    }
+  }
+  nlohmann::json pieces_json = nlohmann::json::array();
+  for (const Piece& p : *pieces)
+    pieces_json.push_back({{"folder", BaseName(p.dir)}, {"first_frame", p.first_frame}, {"frames", p.frames}});
+  nlohmann::json meta = {{"pieces", pieces_json}, {"frames", sum.frames}, {"heatmaps", sum.heatmaps}};
+  NS_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/concat.json", meta.dump(2) + "\n"));
+  return sum;
+}
+
+}  // namespace ns::video
