@@ -6,12 +6,12 @@
 #include <map>
 #include <optional>
 
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "util/fs.h"
 #include "video/clustering.h"
 #include "video/decoder.h"
+#include "video/image_file.h"
 #include "video/motion.h"
 #include "video/track.h"
 
@@ -171,11 +171,8 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
     if (!t.colours.empty()) jt["colour"] = Hex(LabToBgr(t.colour));
     if (!t.thumb.empty()) {
       std::string name = "thumbs/track_" + std::to_string(id) + ".jpg";
-      try {
-        if (cv::imwrite(o.out_dir + "/" + name, t.thumb)) jt["thumb"] = name;
-      } catch (const cv::Exception& e) {
-        return Status::IoError(o.out_dir + "/" + name + ": " + e.what());
-      }
+      NS_RETURN_IF_ERROR(WriteImage(o.out_dir + "/" + name, t.thumb));
+      jt["thumb"] = name;
     }
     jtracks.push_back(jt);
   }

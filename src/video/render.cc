@@ -5,12 +5,12 @@
 #include <deque>
 #include <map>
 
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "util/fs.h"
 #include "video/decoder.h"
 #include "video/encoder.h"
+#include "video/image_file.h"
 #include "video/motion.h"
 #include "video/prefetch.h"
 #include "video/segment_index.h"
@@ -227,17 +227,18 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
   if (first_frame > 0) heatmaps.clear();  // drawn over the video's first frame: segment 0 writes them
   for (const auto& [k, h] : heatmaps) {
     std::string path = o.out_dir + "/heatmap_team" + std::to_string(k) + ".png";
+    cv::Mat img;
     try {
-      cv::Mat img = h.Render(16);
+      img = h.Render(16);
       if (image_heatmaps && !background.empty()) {  // over the first frame, so places are recognisable
         cv::Mat heat;
         cv::resize(img, heat, background.size());
         cv::addWeighted(background, 0.45, heat, 0.55, 0, img);
       }
-      if (!cv::imwrite(path, img)) return Status::IoError(path + ": cannot write");
     } catch (const cv::Exception& e) {
-      return Status::IoError(path + ": cannot write: " + e.what());
+      return Status::Internal(path + ": cannot draw the heatmap: " + e.what());
     }
+    NS_RETURN_IF_ERROR(WriteImage(path, img));
     ++sum.heatmaps;
   }
   sum.first_frame = first_frame;
