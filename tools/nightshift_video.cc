@@ -310,6 +310,9 @@ int main(int argc, char** argv) {
     if (!st.ok()) return Fail(st);
     auto r = v::RunConcat(cat);
     if (!r.ok()) return Fail(r.status());
+    if (r->frames_lost > 0)
+      std::fprintf(stderr, "nightshift-video: %s: %lld frames could not be decoded by render\n", cat.input.c_str(),
+                   static_cast<long long>(r->frames_lost));
     std::printf("%d pieces, %lld frames -> %s/annotated.mp4, %d heatmaps\n", r->pieces,
                 static_cast<long long>(r->frames), cat.out_dir.c_str(), r->heatmaps);
     return 0;

@@ -6,6 +6,7 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -20,20 +21,29 @@ namespace {
 struct Piece {
   std::string dir;
   int64_t first_frame = 0;
-  int64_t frames = 0;
+  int64_t owned = 0;         // frames of the video this piece stands for
+  int64_t frames = 0;        // frames it holds (fewer when some did not decode)
+  int64_t video_frames = -1; // frames of the whole video, -1 if unknown
 };
+
+constexpr char kRerun[] = "; run `nightshift-video render --index` for that segment again";
 
 Result<Piece> ReadPiece(const std::string& dir) {
   Piece p;
   p.dir = dir;
   auto text = ReadFile(dir + "/render.json");
-  if (!text.ok()) return Status::Invalid(dir + ": no render.json (is this the render step's folder?)");
+  if (!text.ok()) return Status::Invalid(dir + ": no render.json (pass the render step's folder)");
   nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.contains("first_frame") || !j.contains("frames"))
-    return Status::Invalid(dir + "/render.json: not written by render (needs first_frame and frames)");
-  p.first_frame = j["first_frame"].get<int64_t>();
-  p.frames = j["frames"].get<int64_t>();
-  if (!PathExists(dir + "/annotated.mp4")) return Status::Invalid(dir + ": render.json but no annotated.mp4");
+  auto integer = [&](const char* key, int64_t* out) {
+    if (!j.is_object() || !j.contains(key) || !j[key].is_number_integer()) return false;
+    *out = j[key].get<int64_t>();
+    return true;
+  };
+  if (!integer("first_frame", &p.first_frame) || !integer("frames", &p.frames) ||
+      !integer("owned_frames", &p.owned) || !integer("video_frames", &p.video_frames) || p.first_frame < 0)
+    return Status::Invalid(dir + "/render.json: not written by this render (needs first_frame, frames, owned_frames "
+                                 "and video_frames)" + kRerun);
+  if (!PathExists(dir + "/annotated.mp4")) return Status::Invalid(dir + ": render.json but no annotated.mp4" + kRerun);
   return p;
 }
 
@@ -44,27 +54,37 @@ Result<std::vector<Piece>> FindPieces(const std::string& input) {
     auto p = ReadPiece(input);
     if (!p.ok()) return p.status();
     pieces.push_back(*p);
-    return pieces;
+  } else {
+    auto names = ListDir(input);
+    if (!names.ok()) return names.status();
+    for (const auto& n : *names) {
+      std::string dir = input + "/" + n;
+      if (!IsDirectory(dir) || !PathExists(dir + "/render.json")) continue;
+      auto p = ReadPiece(dir);
+      if (!p.ok()) return p.status();
+      pieces.push_back(*p);
+    }
   }
-  auto names = ListDir(input);
-  if (!names.ok()) return names.status();
-  for (const auto& n : *names) {
-    std::string dir = input + "/" + n;
-    if (!IsDirectory(dir) || !PathExists(dir + "/render.json")) continue;
-    auto p = ReadPiece(dir);
-    if (!p.ok()) return p.status();
-    pieces.push_back(*p);
-  }
-  if (pieces.empty()) return Status::Invalid(input + ": no rendered pieces (render.json) in it or its folders");
+  if (pieces.empty())
+    return Status::Invalid(input + ": no rendered pieces (render.json) in it or its folders; run render first");
   std::sort(pieces.begin(), pieces.end(), [](const Piece& a, const Piece& b) { return a.first_frame < b.first_frame; });
-  int64_t next = pieces.front().first_frame;
+  // The pieces must cover the video from frame 0 to its end, each once.
+  int64_t next = 0;
   for (const auto& p : pieces) {
     if (p.first_frame != next) {
-      return Status::Invalid(p.dir + ": starts at frame " + std::to_string(p.first_frame) + " but the piece before ends at frame " +
-                             std::to_string(next) + (p.first_frame > next ? " (a segment is missing)" : " (pieces overlap)"));
+      if (next == 0)
+        return Status::Invalid(p.dir + ": the first piece starts at frame " + std::to_string(p.first_frame) +
+                               ", not 0 (the first segment is missing)" + kRerun);
+      return Status::Invalid(p.dir + ": starts at frame " + std::to_string(p.first_frame) +
+                             " but the piece before ends at frame " + std::to_string(next) +
+                             (p.first_frame > next ? " (a segment is missing)" : " (pieces overlap)") + kRerun);
     }
-    next = p.first_frame + p.frames;
+    next = p.first_frame + p.owned;
   }
+  const Piece& last = pieces.back();
+  if (last.video_frames >= 0 && next != last.video_frames)
+    return Status::Invalid(last.dir + ": the last piece ends at frame " + std::to_string(next) + " but the video has " +
+                           std::to_string(last.video_frames) + " (the last segment is missing)" + kRerun);
   return pieces;
 }
 
@@ -96,13 +116,14 @@ Result<ConcatSummary> RunConcat(const ConcatOptions& o) {
   auto pieces = FindPieces(o.input);
   if (!pieces.ok()) return pieces.status();
   NS_RETURN_IF_ERROR(MakeDirs(o.out_dir));
-  const std::string out_path = o.out_dir + "/annotated.mp4";
+  const std::string final_path = o.out_dir + "/annotated.mp4";
+  const std::string out_path = final_path + ".partial";  // renamed once complete
 
   Output out;
   AVStream* out_stream = nullptr;
   AVCodecParameters* first_par = avcodec_parameters_alloc();
   AVPacket* pkt = av_packet_alloc();
-  if (!first_par || !pkt) return Status::Internal("out of memory");
+  if (!first_par || !pkt) return Status::Internal(out_path + ": out of memory");
   struct Free {
     AVCodecParameters** par;
     AVPacket** pkt;
@@ -113,7 +134,8 @@ Result<ConcatSummary> RunConcat(const ConcatOptions& o) {
   } free_later{&first_par, &pkt};
 
   ConcatSummary sum;
-  int64_t offset = 0;  // output ticks where the current piece starts
+  int64_t offset = 0;                     // output ticks where the current piece starts
+  int64_t last_dts = AV_NOPTS_VALUE;      // of the packet written last
   for (const Piece& piece : *pieces) {
     std::string path = piece.dir + "/annotated.mp4";
     Input in;
@@ -128,7 +150,7 @@ Result<ConcatSummary> RunConcat(const ConcatOptions& o) {
       rc = avformat_alloc_output_context2(&out.fmt, nullptr, "mp4", out_path.c_str());
       if (rc < 0 || !out.fmt) return AvStatus(rc, "cannot create the MP4 muxer", out_path);
       out_stream = avformat_new_stream(out.fmt, nullptr);
-      if (!out_stream) return Status::Internal("out of memory");
+      if (!out_stream) return Status::Internal(out_path + ": out of memory");
       rc = avcodec_parameters_copy(out_stream->codecpar, is->codecpar);
       if (rc >= 0) rc = avcodec_parameters_copy(first_par, is->codecpar);
       if (rc < 0) return AvStatus(rc, "cannot copy codec parameters", path);
@@ -147,20 +169,31 @@ Result<ConcatSummary> RunConcat(const ConcatOptions& o) {
       return Status::Invalid(path + ": codec, size or codec headers differ from the first piece's (" +
                              (*pieces)[0].dir + "); render every segment with the same nightshift-video");
     }
+    // The piece's first frame lands where the previous piece ended.
+    int64_t start = is->start_time == AV_NOPTS_VALUE
+                        ? 0
+                        : av_rescale_q(is->start_time, is->time_base, out_stream->time_base);
+    int64_t shift = offset - start;
     int64_t end = offset;
-    int64_t first_dts = AV_NOPTS_VALUE;
     while ((rc = av_read_frame(in.fmt, pkt)) >= 0) {
       if (pkt->stream_index != vs) {
         av_packet_unref(pkt);
         continue;
       }
       av_packet_rescale_ts(pkt, is->time_base, out_stream->time_base);
-      if (first_dts == AV_NOPTS_VALUE && pkt->dts != AV_NOPTS_VALUE) first_dts = pkt->dts;
       if (pkt->pts != AV_NOPTS_VALUE) {
-        pkt->pts += offset;
+        pkt->pts += shift;
         end = std::max(end, pkt->pts + std::max<int64_t>(pkt->duration, 1));
       }
-      if (pkt->dts != AV_NOPTS_VALUE) pkt->dts += offset;
+      if (pkt->dts != AV_NOPTS_VALUE) {
+        pkt->dts += shift;
+        if (last_dts != AV_NOPTS_VALUE && pkt->dts <= last_dts) {
+          av_packet_unref(pkt);
+          return Status::Invalid(path + ": its decode timestamps run back into the previous piece's "
+                                 "(encoded with different B-frame settings?)" + std::string(kRerun));
+        }
+        last_dts = pkt->dts;
+      }
       pkt->stream_index = 0;
       pkt->pos = -1;
       rc = av_interleaved_write_frame(out.fmt, pkt);
@@ -173,22 +206,28 @@ Result<ConcatSummary> RunConcat(const ConcatOptions& o) {
   }
   int rc = av_write_trailer(out.fmt);
   if (rc < 0) return AvStatus(rc, "cannot finish", out_path);
+  avio_closep(&out.fmt->pb);
+  if (std::rename(out_path.c_str(), final_path.c_str()) != 0)
+    return Status::IoError(final_path + ": cannot rename the finished video into place");
 
-  // Heatmaps come from the piece that starts the video; copy whatever is there.
-  for (const Piece& piece : *pieces) {
-    for (int k = 0; k < 2; ++k) {
-      std::string name = "heatmap_team" + std::to_string(k) + ".png";
-      if (!PathExists(piece.dir + "/" + name) || PathExists(o.out_dir + "/" + name)) continue;
-      auto bytes = ReadFile(piece.dir + "/" + name);
-      if (!bytes.ok()) return bytes.status();
-      NS_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/" + name, *bytes));
-      ++sum.heatmaps;
-    }
+  // Heatmaps are drawn by the piece that starts the video.
+  const Piece& first = pieces->front();
+  for (int k = 0; k < 2; ++k) {
+    std::string name = "heatmap_team" + std::to_string(k) + ".png";
+    if (!PathExists(first.dir + "/" + name)) continue;
+    auto bytes = ReadFile(first.dir + "/" + name);
+    if (!bytes.ok()) return bytes.status();
+    NS_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/" + name, *bytes));
+    ++sum.heatmaps;
   }
   nlohmann::json pieces_json = nlohmann::json::array();
-  for (const Piece& p : *pieces)
-    pieces_json.push_back({{"folder", BaseName(p.dir)}, {"first_frame", p.first_frame}, {"frames", p.frames}});
-  nlohmann::json meta = {{"pieces", pieces_json}, {"frames", sum.frames}, {"heatmaps", sum.heatmaps}};
+  for (const Piece& p : *pieces) {
+    pieces_json.push_back({{"folder", BaseName(p.dir)}, {"first_frame", p.first_frame}, {"owned_frames", p.owned},
+                           {"frames", p.frames}});
+    sum.frames_lost += p.owned - p.frames;
+  }
+  nlohmann::json meta = {{"pieces", pieces_json}, {"frames", sum.frames}, {"frames_lost", sum.frames_lost},
+                         {"heatmaps", sum.heatmaps}};
   NS_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/concat.json", meta.dump(2) + "\n"));
   return sum;
 }

@@ -25,6 +25,7 @@ struct ConcatOptions {
 struct ConcatSummary {
   int pieces = 0;
   int64_t frames = 0;
+  int64_t frames_lost = 0;  // owned by a piece but not in it (did not decode)
   int heatmaps = 0;
 };
 

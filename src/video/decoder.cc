@@ -228,7 +228,7 @@ Status Decoder::Convert(VideoFrame* frame) {
   int out_w = f->width, out_h = f->height;
   if (rotate && info_.rotation != 180) std::swap(out_w, out_h);
   cv::Mat& out = frame->bgr;
-  if (out.rows != out_h || out.cols != out_w || out.type() != CV_8UC3 || (out.u && out.u->refcount > 1))
+  if (out.rows != out_h || out.cols != out_w || out.type() != CV_8UC3 || (out.u && CV_XADD(&out.u->refcount, 0) > 1))
     out = cv::Mat(out_h, out_w, CV_8UC3);
   cv::Mat& target = rotate ? s.unrotated : out;
   target.create(f->height, f->width, CV_8UC3);

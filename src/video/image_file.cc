@@ -19,7 +19,9 @@ Status WriteImage(const std::string& path, const cv::Mat& bgr) {
   bool jpeg = ext == "jpg" || ext == "jpeg" || ext == "JPG" || ext == "JPEG";
   if (!png && !jpeg) return Status::Invalid(path + ": images are written as .png or .jpg");
   const AVCodec* codec = avcodec_find_encoder(png ? AV_CODEC_ID_PNG : AV_CODEC_ID_MJPEG);
-  if (!codec) return Status::Internal(std::string("this FFmpeg has no ") + (png ? "png" : "mjpeg") + " encoder");
+  if (!codec)
+    return Status::Internal(path + ": this FFmpeg has no " + (png ? "png" : "mjpeg") +
+                            " encoder; install Debian's libavcodec59 (scripts/setup)");
   AVPixelFormat fmt = png ? AV_PIX_FMT_RGB24 : AV_PIX_FMT_YUVJ420P;
 
   AVCodecContext* ctx = avcodec_alloc_context3(codec);
@@ -38,7 +40,7 @@ Status WriteImage(const std::string& path, const cv::Mat& bgr) {
       avcodec_free_context(ctx);
     }
   } free_later{&ctx, &frame, &pkt, &sws};
-  if (!ctx || !frame || !pkt) return Status::Internal("out of memory");
+  if (!ctx || !frame || !pkt) return Status::Internal(path + ": out of memory");
 
   ctx->width = bgr.cols;
   ctx->height = bgr.rows;
@@ -61,7 +63,8 @@ Status WriteImage(const std::string& path, const cv::Mat& bgr) {
   if (jpeg) frame->quality = ctx->global_quality;
   sws = sws_getContext(bgr.cols, bgr.rows, AV_PIX_FMT_BGR24, bgr.cols, bgr.rows, fmt,
                        SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nullptr, nullptr, nullptr);
-  if (!sws) return Status::Internal("cannot create the BGR converter");
+  if (!sws) return Status::Internal(path + ": cannot convert a " + std::to_string(bgr.cols) + "x" +
+                                    std::to_string(bgr.rows) + " image for the encoder");
   cv::Mat src = bgr.isContinuous() ? bgr : bgr.clone();
   const uint8_t* planes[4] = {src.data, nullptr, nullptr, nullptr};
   int strides[4] = {static_cast<int>(src.step[0]), 0, 0, 0};

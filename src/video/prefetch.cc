@@ -19,17 +19,18 @@ Prefetcher::~Prefetcher() {
 void Prefetcher::Run() {
   for (;;) {
     Item item;
+    // The decoder is this thread's alone while it runs.
+    const bool want = want_(decoder_->next_index());
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stop_ || ready_.size() < depth_; });
       if (stop_) return;
-      if (!spare_.empty()) {
+      if (want && !spare_.empty()) {  // a skipped frame would drop the buffer
         item.frame.bgr = std::move(spare_.back());
         spare_.pop_back();
       }
     }
-    // The decoder is this thread's alone while it runs.
-    Result<bool> more = decoder_->Next(&item.frame, want_(decoder_->next_index()));
+    Result<bool> more = decoder_->Next(&item.frame, want);
     bool last = !more.ok() || !*more;
     if (more.ok()) {
       item.more = *more;

@@ -163,7 +163,7 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
 
   // With an index, `video` is one segment: render the frames it owns, numbered
   // globally, so the segments' videos join into the whole (the `concat` step).
-  int64_t first_frame = 0, owned = -1;
+  int64_t first_frame = 0, owned = -1, video_frames = -1;
   double fps = 0;
   Decoder::Options dopt;
   dopt.threads = o.threads;
@@ -174,6 +174,7 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
     if (!e) return Status::Invalid(o.video + ": not listed in " + o.index_path);
     first_frame = e->first_frame;
     owned = e->frame_count;
+    video_frames = index->frame_count;
     fps = index->fps;
     dopt.rotation = index->rotation;
   }
@@ -242,9 +243,17 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
     ++sum.heatmaps;
   }
   sum.first_frame = first_frame;
-  nlohmann::json meta = {{"input", BaseName(o.video)},     {"first_frame", first_frame},
-                         {"frames", sum.frames},           {"fps", fps},
-                         {"codec", sum.codec},             {"heatmaps", sum.heatmaps}};
+  // owned_frames and video_frames let concat check that the pieces cover the whole
+  // video; frames is what decoded (fewer than owned when frames were lost).
+  const bool whole = owned < 0 && o.max_frames < 0;
+  nlohmann::json meta = {{"input", BaseName(o.video)},
+                         {"first_frame", first_frame},
+                         {"owned_frames", owned >= 0 ? owned : sum.frames},
+                         {"video_frames", video_frames >= 0 ? video_frames : (whole ? sum.frames : -1)},
+                         {"frames", sum.frames},
+                         {"fps", fps},
+                         {"codec", sum.codec},
+                         {"heatmaps", sum.heatmaps}};
   NS_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/render.json", meta.dump(2) + "\n"));
   return sum;
 }

@@ -364,7 +364,24 @@ TEST(VideoSteps, SegmentRendersJoinIntoTheWholeVideo) {
   std::printf("largest difference: %lld pixels at frame %lld\n", static_cast<long long>(worst),
               static_cast<long long>(worst_frame));
 
-  // A missing piece is named.
+  // A missing piece is named, at the start, the end or in between; so is a
+  // render.json that render did not write.
+  auto concat_fails = [&](const std::string& expect) {
+    auto r = RunVideo({"concat", "--input", "parts", "--out", "bad"}, dir);
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_NE(r.err.find(expect), std::string::npos) << r.err;
+    EXPECT_FALSE(Exists(dir + "/bad/annotated.mp4"));
+  };
+  ASSERT_EQ(Shell("mv " + Quote(dir + "/parts/seg_0003") + " " + Quote(dir + "/last")), 0);
+  concat_fails("seg_0002: the last piece ends at frame 750 but the video has 795 (the last segment is missing)");
+  ASSERT_EQ(Shell("mv " + Quote(dir + "/last") + " " + Quote(dir + "/parts/seg_0003")), 0);
+  ASSERT_EQ(Shell("mv " + Quote(dir + "/parts/seg_0000") + " " + Quote(dir + "/first")), 0);
+  concat_fails("seg_0001: the first piece starts at frame 250, not 0 (the first segment is missing)");
+  ASSERT_EQ(Shell("mv " + Quote(dir + "/first") + " " + Quote(dir + "/parts/seg_0000")), 0);
+  std::string json = Slurp(dir + "/parts/seg_0002/render.json");
+  std::ofstream(dir + "/parts/seg_0002/render.json") << "{\"first_frame\": \"500\"}";
+  concat_fails("seg_0002/render.json: not written by this render");
+  std::ofstream(dir + "/parts/seg_0002/render.json") << json;
   ASSERT_EQ(Shell("rm -rf " + Quote(dir + "/parts/seg_0001")), 0);
   auto gap = RunVideo({"concat", "--input", "parts", "--out", "gap"}, dir);
   EXPECT_EQ(gap.code, 2);
