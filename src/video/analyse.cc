@@ -13,6 +13,7 @@
 #include "video/decoder.h"
 #include "video/image_file.h"
 #include "video/motion.h"
+#include "video/prefetch.h"
 #include "video/track.h"
 
 namespace ns::video {
@@ -81,13 +82,18 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
     auto dec = Decoder::Open(o.video, dopt);
     if (!dec.ok()) return dec.status();
     int64_t last = wanted.empty() ? -1 : wanted.rbegin()->first;
+    // Only sampled frames (and the first, for the size) are converted to BGR, on
+    // the decode thread; every frame must still be decoded to number them.
+    Prefetcher prefetch(dec->get(), [&wanted](int64_t i) { return i == 0 || wanted.count(i) > 0; }, 4);
     VideoFrame f;
     while (true) {
-      auto more = (*dec)->Next(&f);
+      auto more = prefetch.Next(&f);
       if (!more.ok()) return more.status();
       if (!*more) break;
-      width = f.bgr.cols;
-      height = f.bgr.rows;
+      if (!f.bgr.empty()) {
+        width = f.bgr.cols;
+        height = f.bgr.rows;
+      }
       if (f.index > last) break;
       auto it = wanted.find(f.index);
       if (it == wanted.end()) continue;
