@@ -160,6 +160,9 @@ int main(int argc, char** argv) {
   analyse->add_option("--min-boxes", ana.min_boxes, "Shorter tracks are left out")->capture_default_str();
   analyse->add_option("--samples", ana.samples, "Boxes sampled per track for its colour")->capture_default_str();
   analyse->add_option("--threads", ana.threads, "Decoder threads")->capture_default_str();
+  analyse->add_option("--seek-gap", ana.seek_gap, "Seek to the keyframe before the next sampled frame when "
+                                                  "that skips at least N frames; 0 decodes every frame")
+      ->capture_default_str();
   AddOut(analyse, &ana.out_dir);
 
   // render
@@ -292,8 +295,8 @@ int main(int argc, char** argv) {
       return Fail(Status::Invalid("--pitch must be WxH in metres, not '" + ana_pitch + "'"));
     auto r = v::RunAnalyse(ana);
     if (!r.ok()) return Fail(r.status());
-    std::printf("%d players: team 1 %d, team 2 %d (distances in %s)\n", r->tracks, r->team_sizes[0],
-                r->team_sizes[1], r->units.c_str());
+    std::printf("%d players: team 1 %d, team 2 %d (distances in %s; %lld seeks)\n", r->tracks, r->team_sizes[0],
+                r->team_sizes[1], r->units.c_str(), static_cast<long long>(r->seeks));
     return 0;
   }
   if (*render) {

@@ -3,10 +3,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <optional>
 
 #include <opencv2/imgproc.hpp>
+
+extern "C" {
+#include <libavformat/avformat.h>
+}
 
 #include "util/fs.h"
 #include "video/clustering.h"
@@ -47,6 +52,50 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// Presentation timestamps of every video packet, in presentation order, and which
+// of them are keyframes: frame i of the video is the one with pts[i]. Empty when
+// timestamps are missing or repeat; then frames cannot be placed after a seek.
+struct FrameMap {
+  std::vector<int64_t> pts;
+  std::vector<int64_t> keys;  // indices of keyframes, ascending
+
+  int64_t IndexOf(int64_t p) const {
+    auto it = std::lower_bound(pts.begin(), pts.end(), p);
+    return it != pts.end() && *it == p ? it - pts.begin() : -1;
+  }
+  // The last keyframe at or before frame i (0 if none).
+  int64_t KeyBefore(int64_t i) const {
+    auto it = std::upper_bound(keys.begin(), keys.end(), i);
+    return it == keys.begin() ? 0 : *(it - 1);
+  }
+};
+
+FrameMap ScanFrames(AVFormatContext* fmt, int stream) {
+  FrameMap m;
+  std::vector<std::pair<int64_t, bool>> packets;
+  AVPacket* pkt = av_packet_alloc();
+  if (!pkt) return m;
+  while (av_read_frame(fmt, pkt) >= 0) {
+    if (pkt->stream_index == stream) {
+      if (pkt->pts == AV_NOPTS_VALUE) {
+        av_packet_unref(pkt);
+        av_packet_free(&pkt);
+        return m;
+      }
+      packets.push_back({pkt->pts, (pkt->flags & AV_PKT_FLAG_KEY) != 0});
+    }
+    av_packet_unref(pkt);
+  }
+  av_packet_free(&pkt);
+  std::sort(packets.begin(), packets.end());
+  for (size_t i = 0; i < packets.size(); ++i) {
+    if (i > 0 && packets[i].first == packets[i - 1].first) return FrameMap{};
+    m.pts.push_back(packets[i].first);
+    if (packets[i].second) m.keys.push_back(static_cast<int64_t>(i));
+  }
+  return m;
+}
+
 }  // namespace
 
 Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
@@ -76,29 +125,16 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
   }
 
   int width = 0, height = 0;
+  int64_t seeks = 0;
   if (!o.video.empty()) {
     Decoder::Options dopt;
     dopt.threads = o.threads;
     auto dec = Decoder::Open(o.video, dopt);
     if (!dec.ok()) return dec.status();
     int64_t last = wanted.empty() ? -1 : wanted.rbegin()->first;
-    // Only sampled frames (and the first, for the size) are converted to BGR, on
-    // the decode thread; every frame must still be decoded to number them.
-    Prefetcher prefetch(dec->get(), [&wanted](int64_t i) { return i == 0 || wanted.count(i) > 0; }, 4);
-    VideoFrame f;
-    while (true) {
-      auto more = prefetch.Next(&f);
-      if (!more.ok()) return more.status();
-      if (!*more) break;
-      if (!f.bgr.empty()) {
-        width = f.bgr.cols;
-        height = f.bgr.rows;
-      }
-      if (f.index > last) break;
-      auto it = wanted.find(f.index);
-      if (it == wanted.end()) continue;
+    auto sample = [&](const VideoFrame& f, const std::vector<std::pair<int, Box>>& at) {
       cv::Rect frame_rect(0, 0, f.bgr.cols, f.bgr.rows);
-      for (const auto& [id, box] : it->second) {
+      for (const auto& [id, box] : at) {
         cv::Rect r(cv::Point(int(box.x), int(box.y)), cv::Size(int(box.w), int(box.h)));
         r &= frame_rect;
         if (r.area() <= 0) continue;
@@ -115,6 +151,98 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
           t.thumb_area = r.area();
           t.thumb = f.bgr(r).clone();
         }
+      }
+    };
+    // Long videos with sparse samples: seek to the keyframe before each sampled
+    // frame when that skips at least `seek_gap` frames, instead of decoding all.
+    FrameMap map;
+    bool placed = true;
+    if (o.seek_gap > 0 && !wanted.empty()) {
+      map = ScanFrames((*dec)->format_context(), (*dec)->info().stream_index);
+      NS_RETURN_IF_ERROR((*dec)->SeekBefore(map.pts.empty() ? 0 : map.pts.front()));
+    }
+    try {
+      if (!map.pts.empty()) {
+        int64_t pos = -1;  // the last frame decoded
+        VideoFrame f;
+        std::function<bool(int64_t)> want = [&](int64_t pts) {
+          int64_t i = map.IndexOf(pts);
+          return i > pos && wanted.count(i) > 0;
+        };
+        for (auto target = wanted.begin(); target != wanted.end();) {
+          if (target->first <= pos) {
+            ++target;
+            continue;
+          }
+          int64_t key = map.KeyBefore(target->first);
+          if (key - pos > o.seek_gap) {
+            NS_RETURN_IF_ERROR((*dec)->SeekBefore(map.pts[static_cast<size_t>(key)]));
+            ++seeks;
+          }
+          // Decode up to the target; frames before `pos` (after a seek) are skipped.
+          while (true) {
+            auto more = (*dec)->NextIf(&f, want);
+            if (!more.ok()) return more.status();
+            if (!*more) {
+              pos = last;  // the rest did not decode
+              break;
+            }
+            int64_t i = map.IndexOf(f.pts);
+            if (i < 0) {  // a frame whose pts no packet had: give up seeking
+              placed = false;
+              break;
+            }
+            if (i <= pos) continue;
+            pos = i;
+            if (!f.bgr.empty()) {
+              width = f.bgr.cols;
+              height = f.bgr.rows;
+              sample(f, wanted.at(i));
+            }
+            if (i >= target->first) break;
+          }
+          if (!placed) break;
+        }
+      }
+      if (!placed) {  // start again without seeking
+        for (auto& [id, t] : tracks) {
+          t.colours.clear();
+          t.thumb = cv::Mat();
+          t.thumb_area = 0;
+        }
+        seeks = 0;
+        dec = Decoder::Open(o.video, dopt);
+        if (!dec.ok()) return dec.status();
+      }
+      if (map.pts.empty() || !placed) {
+        // Only sampled frames (and the first, for the size) are converted to BGR, on
+        // the decode thread; every frame must still be decoded to number them.
+        Prefetcher prefetch(dec->get(), [&wanted](int64_t i) { return i == 0 || wanted.count(i) > 0; }, 4);
+        VideoFrame f;
+        while (true) {
+          auto more = prefetch.Next(&f);
+          if (!more.ok()) return more.status();
+          if (!*more) break;
+          if (!f.bgr.empty()) {
+            width = f.bgr.cols;
+            height = f.bgr.rows;
+          }
+          if (f.index > last) break;
+          auto it = wanted.find(f.index);
+          if (it != wanted.end()) sample(f, it->second);
+        }
+      }
+    } catch (const cv::Exception& e) {
+      return Status::Internal(o.video + ": sampling colours failed: " + e.what());
+    }
+    if (width == 0 && !map.pts.empty()) {  // nothing sampled: the size still has to be known
+      auto again = Decoder::Open(o.video, dopt);
+      if (!again.ok()) return again.status();
+      VideoFrame f;
+      auto more = (*again)->Next(&f);
+      if (more.ok() && *more) {
+        width = f.bgr.cols;
+        height = f.bgr.rows;
       }
     }
     if (width == 0) return Status::Invalid(o.video + ": no video frame could be decoded");
@@ -143,6 +271,7 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
 
   // Motion and heatmaps.
   AnalyseSummary sum;
+  sum.seeks = seeks;
   sum.units = hom ? "m" : "px";
   auto heat = [&]() {
     return hom ? Heatmap(o.grid_cols, o.grid_rows, 0, 0, o.pitch_width, o.pitch_height)

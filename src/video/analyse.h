@@ -7,6 +7,12 @@
 // pixels or, with a homography, metres. Writes into out_dir: summary.json,
 // heatmap_team0.json / heatmap_team1.json (grids of counts), thumbs/track_<id>.jpg
 // (the largest box of each track). Tracks shorter than min_boxes get team -1.
+//
+// Sampling: a demux-only pass maps every frame to its presentation timestamp; when
+// the next sampled frame's keyframe is more than `seek_gap` frames ahead, the
+// decoder seeks there instead of decoding every frame between. The frames sampled
+// and their pixels are the same either way. Without usable timestamps (missing or
+// repeated), or if a decoded frame cannot be placed, every frame is decoded.
 #pragma once
 
 #include <string>
@@ -27,6 +33,7 @@ struct AnalyseOptions {
   std::string team_class = "person";  // tracks of other classes (the ball) get no team
   int samples = 12;
   int threads = 1;
+  int seek_gap = 50;        // seek past at least this many frames to the next sample; 0: decode all
   std::string out_dir;
 };
 
@@ -34,6 +41,7 @@ struct AnalyseSummary {
   int tracks = 0;     // analysed (>= min_boxes)
   int team_sizes[2] = {0, 0};
   std::string units;  // "px" or "m"
+  int64_t seeks = 0;  // times the video was sought to a sample instead of decoded to it
 };
 
 Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& options);

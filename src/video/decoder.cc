@@ -170,6 +170,23 @@ Result<bool> Decoder::Next(VideoFrame* frame, bool convert) {
   return false;
 }
 
+Result<bool> Decoder::NextIf(VideoFrame* frame, const std::function<bool(int64_t pts)>& want) {
+  want_pts_ = &want;
+  Result<bool> r = Next(frame, true);
+  want_pts_ = nullptr;
+  return r;
+}
+
+Status Decoder::SeekBefore(int64_t pts) {
+  State& s = *state_;
+  int rc = av_seek_frame(s.format, info_.stream_index, pts, AVSEEK_FLAG_BACKWARD);
+  if (rc < 0) return AvStatus(rc, "cannot seek", path_);
+  avcodec_flush_buffers(s.codec);
+  eof_sent_ = false;
+  done_ = false;
+  return Status::Ok();
+}
+
 Result<bool> Decoder::Receive(VideoFrame* frame) {
   State& s = *state_;
   while (true) {
@@ -198,8 +215,9 @@ Result<bool> Decoder::Receive(VideoFrame* frame) {
       double fps = info_.avg_fps > 0 ? info_.avg_fps : (info_.header_fps > 0 ? info_.header_fps : 25);
       frame->time = frame->index / fps;
     }
-    if (!options_.convert || !convert_next_) frame->bgr = cv::Mat();
-    Status st = options_.convert && convert_next_ ? Convert(frame) : Status::Ok();
+    bool convert = options_.convert && convert_next_ && (!want_pts_ || (*want_pts_)(pts));
+    if (!convert) frame->bgr = cv::Mat();
+    Status st = convert ? Convert(frame) : Status::Ok();
     av_frame_unref(s.frame);
     if (!st.ok()) return st;
     return true;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -65,8 +66,15 @@ class Decoder {
   // With convert = false the frame is decoded (later frames may need it) but not
   // converted: `bgr` is left empty. Cheaper for frames a step will skip.
   Result<bool> Next(VideoFrame* frame, bool convert = true);
+  // As Next, but whether a frame is converted is decided by `want(pts)` once its
+  // presentation timestamp is known (for callers that place frames by pts).
+  Result<bool> NextIf(VideoFrame* frame, const std::function<bool(int64_t pts)>& want);
   // The index the next frame will get.
   int64_t next_index() const { return frames_; }
+  // Moves to the last keyframe at or before `pts` (stream ticks) and drops what the
+  // codec holds; the frames that follow come from there. Afterwards `index` only
+  // counts frames since Open and says nothing of the position: use `pts`.
+  Status SeekBefore(int64_t pts);
 
   const StreamInfo& info() const { return info_; }
   const std::string& path() const { return path_; }
@@ -93,6 +101,7 @@ class Decoder {
   int64_t decode_errors_ = 0;
   bool eof_sent_ = false;
   bool convert_next_ = true;
+  const std::function<bool(int64_t)>* want_pts_ = nullptr;  // set during NextIf
   bool done_ = false;
 };
 

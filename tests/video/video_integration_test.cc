@@ -390,6 +390,38 @@ TEST(VideoSteps, SegmentRendersJoinIntoTheWholeVideo) {
       << gap.err;
 }
 
+// analyse seeks to the keyframe before sparse samples instead of decoding every
+// frame, and samples exactly the same pixels.
+TEST(VideoSteps, AnalyseSeeksToSparseSamplesWithTheSameResult) {
+  REQUIRE_VTEST();
+  std::string dir = TestDir();
+  ASSERT_EQ(Shell("mkdir -p " + Quote(dir + "/trk")), 0);
+  {
+    std::ofstream t(dir + "/trk/tracks.jsonl");
+    int id = 1;
+    for (int start : {5, 300, 700}) {  // vtest's keyframes are 0, 250, 500, 750
+      for (int k = 0; k < 6; ++k) {
+        int f = start + k;
+        t << "{\"id\":" << id << ",\"frame\":" << f << ",\"time\":" << f / 10.0 << ",\"x\":" << 250 + 60 * id
+          << ",\"y\":200,\"w\":50,\"h\":110,\"score\":0.9,\"class\":\"person\"}\n";
+      }
+      ++id;
+    }
+  }
+  auto all = RunVideo({"analyse", "--input", "trk", "--video", NS_VTEST, "--seek-gap", "0", "--out", "all"}, dir);
+  ASSERT_EQ(all.code, 0) << all.err;
+  EXPECT_NE(all.out.find("0 seeks"), std::string::npos) << all.out;
+  auto sought = RunVideo({"analyse", "--input", "trk", "--video", NS_VTEST, "--seek-gap", "1", "--out", "seek"}, dir);
+  ASSERT_EQ(sought.code, 0) << sought.err;
+  EXPECT_NE(sought.out.find("2 seeks"), std::string::npos) << sought.out;
+  EXPECT_EQ(Slurp(dir + "/all/summary.json"), Slurp(dir + "/seek/summary.json"));
+  for (int id = 1; id <= 3; ++id) {
+    std::string thumb = "/thumbs/track_" + std::to_string(id) + ".jpg";
+    ASSERT_TRUE(Exists(dir + "/all" + thumb));
+    EXPECT_EQ(Slurp(dir + "/all" + thumb), Slurp(dir + "/seek" + thumb)) << thumb;
+  }
+}
+
 TEST(VideoSharedData, YoloFastestFindsPeople) {
   REQUIRE_SHARED("models/yolo-fastest-1.1/yolo-fastest-1.1_body.weights");
   REQUIRE_SHARED("videos/people_one_by_one.mp4");
