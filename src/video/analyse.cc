@@ -70,23 +70,24 @@ struct FrameMap {
   }
 };
 
-FrameMap ScanFrames(AVFormatContext* fmt, int stream) {
+FrameMap ScanFrames(const std::string& path, int stream) {
   FrameMap m;
-  std::vector<std::pair<int64_t, bool>> packets;
+  AVFormatContext* fmt = nullptr;
+  if (avformat_open_input(&fmt, path.c_str(), nullptr, nullptr) < 0) return m;
   AVPacket* pkt = av_packet_alloc();
-  if (!pkt) return m;
-  while (av_read_frame(fmt, pkt) >= 0) {
+  std::vector<std::pair<int64_t, bool>> packets;
+  bool usable = pkt && avformat_find_stream_info(fmt, nullptr) >= 0 && stream < static_cast<int>(fmt->nb_streams);
+  while (usable && av_read_frame(fmt, pkt) >= 0) {
     if (pkt->stream_index == stream) {
-      if (pkt->pts == AV_NOPTS_VALUE) {
-        av_packet_unref(pkt);
-        av_packet_free(&pkt);
-        return m;
-      }
+      // A packet that may give no frame would shift the numbering: do not seek.
+      if (pkt->pts == AV_NOPTS_VALUE || (pkt->flags & (AV_PKT_FLAG_CORRUPT | AV_PKT_FLAG_DISCARD))) usable = false;
       packets.push_back({pkt->pts, (pkt->flags & AV_PKT_FLAG_KEY) != 0});
     }
     av_packet_unref(pkt);
   }
   av_packet_free(&pkt);
+  avformat_close_input(&fmt);
+  if (!usable) return m;
   std::sort(packets.begin(), packets.end());
   for (size_t i = 0; i < packets.size(); ++i) {
     if (i > 0 && packets[i].first == packets[i - 1].first) return FrameMap{};
@@ -158,8 +159,7 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
     FrameMap map;
     bool placed = true;
     if (o.seek_gap > 0 && !wanted.empty()) {
-      map = ScanFrames((*dec)->format_context(), (*dec)->info().stream_index);
-      NS_RETURN_IF_ERROR((*dec)->SeekBefore(map.pts.empty() ? 0 : map.pts.front()));
+      map = ScanFrames(o.video, (*dec)->info().stream_index);
     }
     try {
       if (!map.pts.empty()) {
@@ -169,30 +169,40 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
           int64_t i = map.IndexOf(pts);
           return i > pos && wanted.count(i) > 0;
         };
-        for (auto target = wanted.begin(); target != wanted.end();) {
+        // Frames are placed by pts. Any sign that the decoder's frames and the
+        // packets disagree (a frame no packet had, a frame missing from the
+        // sequence, a seek that landed past its keyframe, a decode error) abandons
+        // seeking: the full decode below numbers frames as detect did.
+        const int64_t errors_before = (*dec)->decode_errors();
+        for (auto target = wanted.begin(); target != wanted.end() && placed;) {
           if (target->first <= pos) {
             ++target;
             continue;
           }
           int64_t key = map.KeyBefore(target->first);
+          bool sought = false;
           if (key - pos > o.seek_gap) {
             NS_RETURN_IF_ERROR((*dec)->SeekBefore(map.pts[static_cast<size_t>(key)]));
             ++seeks;
+            sought = true;
           }
-          // Decode up to the target; frames before `pos` (after a seek) are skipped.
+          // Decode up to the target.
           while (true) {
             auto more = (*dec)->NextIf(&f, want);
             if (!more.ok()) return more.status();
             if (!*more) {
-              pos = last;  // the rest did not decode
+              placed = pos + 1 == static_cast<int64_t>(map.pts.size());  // every frame came out
+              pos = last;
               break;
             }
             int64_t i = map.IndexOf(f.pts);
-            if (i < 0) {  // a frame whose pts no packet had: give up seeking
+            if (i <= pos && i >= 0) continue;  // leading frames of a seek, already behind us
+            bool in_sequence = sought ? (i >= 0 && i <= key) : i == pos + 1;
+            if (!in_sequence || (*dec)->decode_errors() != errors_before) {
               placed = false;
               break;
             }
-            if (i <= pos) continue;
+            sought = false;
             pos = i;
             if (!f.bgr.empty()) {
               width = f.bgr.cols;
@@ -201,7 +211,6 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
             }
             if (i >= target->first) break;
           }
-          if (!placed) break;
         }
       }
       if (!placed) {  // start again without seeking

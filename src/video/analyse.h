@@ -11,8 +11,10 @@
 // Sampling: a demux-only pass maps every frame to its presentation timestamp; when
 // the next sampled frame's keyframe is more than `seek_gap` frames ahead, the
 // decoder seeks there instead of decoding every frame between. The frames sampled
-// and their pixels are the same either way. Without usable timestamps (missing or
-// repeated), or if a decoded frame cannot be placed, every frame is decoded.
+// and their pixels are the same either way. Without usable timestamps (missing,
+// repeated, or packets flagged corrupt or discarded), or when a decoded frame does
+// not come where the packets say (out of sequence, a seek that lands past its
+// keyframe, a decode error), every frame is decoded from the start instead.
 #pragma once
 
 #include <string>

@@ -171,15 +171,18 @@ Result<bool> Decoder::Next(VideoFrame* frame, bool convert) {
 }
 
 Result<bool> Decoder::NextIf(VideoFrame* frame, const std::function<bool(int64_t pts)>& want) {
+  struct Reset {
+    const std::function<bool(int64_t)>** p;
+    ~Reset() { *p = nullptr; }
+  } reset{&want_pts_};
   want_pts_ = &want;
-  Result<bool> r = Next(frame, true);
-  want_pts_ = nullptr;
-  return r;
+  return Next(frame, true);
 }
 
 Status Decoder::SeekBefore(int64_t pts) {
   State& s = *state_;
-  int rc = av_seek_frame(s.format, info_.stream_index, pts, AVSEEK_FLAG_BACKWARD);
+  // Never past `pts`: the keyframe at or before it.
+  int rc = avformat_seek_file(s.format, info_.stream_index, INT64_MIN, pts, pts, 0);
   if (rc < 0) return AvStatus(rc, "cannot seek", path_);
   avcodec_flush_buffers(s.codec);
   eof_sent_ = false;
