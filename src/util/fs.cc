@@ -142,6 +142,18 @@ Result<std::vector<std::string>> ListDir(const std::string& path) {
   return out;
 }
 
+Result<std::vector<std::string>> FoldersHolding(const std::string& dir, const std::string& marker) {
+  if (IsRegularFile(dir + "/" + marker)) return std::vector<std::string>{dir};
+  auto names = ListDir(dir);
+  if (!names.ok()) return names.status();
+  std::vector<std::string> out;
+  for (const auto& n : *names) {
+    std::string sub = dir + "/" + n;
+    if (IsDirectory(sub) && IsRegularFile(sub + "/" + marker)) out.push_back(std::move(sub));
+  }
+  return out;
+}
+
 bool GlobMatch(const std::string& pattern, const std::string& name) {
   return ::fnmatch(pattern.c_str(), name.c_str(), FNM_PERIOD) == 0;
 }

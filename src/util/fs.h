@@ -29,6 +29,10 @@ std::string BaseName(const std::string& path);
 std::string StemOf(const std::string& path);  // base name without its last extension
 // Names in a folder (not recursive), sorted.
 Result<std::vector<std::string>> ListDir(const std::string& path);
+// A step's output folder holds one task's files or one folder per foreach item:
+// {dir} if dir/marker is a file, else dir's sub-folders that hold a file named
+// marker, sorted by name (none: an empty list).
+Result<std::vector<std::string>> FoldersHolding(const std::string& dir, const std::string& marker);
 // Matches one path component against a glob (*, ?, [..]) like the shell.
 bool GlobMatch(const std::string& pattern, const std::string& name);
 // Searches PATH (the given value) for an executable; "" if not found.

@@ -132,6 +132,9 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
     dopt.threads = o.threads;
     auto dec = Decoder::Open(o.video, dopt);
     if (!dec.ok()) return dec.status();
+    width = (*dec)->info().display_width();
+    height = (*dec)->info().display_height();
+    bool decoded_any = false;
     int64_t last = wanted.empty() ? -1 : wanted.rbegin()->first;
     auto sample = [&](const VideoFrame& f, const std::vector<std::pair<int, Box>>& at) {
       cv::Rect frame_rect(0, 0, f.bgr.cols, f.bgr.rows);
@@ -204,11 +207,8 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
             }
             sought = false;
             pos = i;
-            if (!f.bgr.empty()) {
-              width = f.bgr.cols;
-              height = f.bgr.rows;
-              sample(f, wanted.at(i));
-            }
+            decoded_any = true;
+            if (!f.bgr.empty()) sample(f, wanted.at(i));
             if (i >= target->first) break;
           }
         }
@@ -224,18 +224,15 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
         if (!dec.ok()) return dec.status();
       }
       if (map.pts.empty() || !placed) {
-        // Only sampled frames (and the first, for the size) are converted to BGR, on
-        // the decode thread; every frame must still be decoded to number them.
-        Prefetcher prefetch(dec->get(), [&wanted](int64_t i) { return i == 0 || wanted.count(i) > 0; }, 4);
+        // Only sampled frames are converted to BGR, on the decode thread; every
+        // frame must still be decoded to number them.
+        Prefetcher prefetch(dec->get(), [&wanted](int64_t i) { return wanted.count(i) > 0; }, 4);
         VideoFrame f;
         while (true) {
           auto more = prefetch.Next(&f);
           if (!more.ok()) return more.status();
           if (!*more) break;
-          if (!f.bgr.empty()) {
-            width = f.bgr.cols;
-            height = f.bgr.rows;
-          }
+          decoded_any = true;
           if (f.index > last) break;
           auto it = wanted.find(f.index);
           if (it != wanted.end()) sample(f, it->second);
@@ -244,17 +241,7 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
     } catch (const cv::Exception& e) {
       return Status::Internal(o.video + ": sampling colours failed: " + e.what());
     }
-    if (width == 0 && !map.pts.empty()) {  // nothing sampled: the size still has to be known
-      auto again = Decoder::Open(o.video, dopt);
-      if (!again.ok()) return again.status();
-      VideoFrame f;
-      auto more = (*again)->Next(&f);
-      if (more.ok() && *more) {
-        width = f.bgr.cols;
-        height = f.bgr.rows;
-      }
-    }
-    if (width == 0) return Status::Invalid(o.video + ": no video frame could be decoded");
+    if (!decoded_any) return Status::Invalid(o.video + ": no video frame could be decoded");
   } else {
     for (const auto& b : *boxes) {
       width = std::max(width, int(b.box.x + b.box.w));

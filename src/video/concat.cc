@@ -49,21 +49,13 @@ Result<Piece> ReadPiece(const std::string& dir) {
 
 Result<std::vector<Piece>> FindPieces(const std::string& input) {
   if (!IsDirectory(input)) return Status::NotFound(input + ": no such folder (pass the render step's folder)");
+  auto dirs = FoldersHolding(input, "render.json");
+  if (!dirs.ok()) return dirs.status();
   std::vector<Piece> pieces;
-  if (PathExists(input + "/render.json")) {
-    auto p = ReadPiece(input);
+  for (const auto& dir : *dirs) {
+    auto p = ReadPiece(dir);
     if (!p.ok()) return p.status();
     pieces.push_back(*p);
-  } else {
-    auto names = ListDir(input);
-    if (!names.ok()) return names.status();
-    for (const auto& n : *names) {
-      std::string dir = input + "/" + n;
-      if (!IsDirectory(dir) || !PathExists(dir + "/render.json")) continue;
-      auto p = ReadPiece(dir);
-      if (!p.ok()) return p.status();
-      pieces.push_back(*p);
-    }
   }
   if (pieces.empty())
     return Status::Invalid(input + ": no rendered pieces (render.json) in it or its folders; run render first");

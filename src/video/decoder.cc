@@ -139,11 +139,16 @@ int64_t Decoder::frames_lost() const {
   return lost > 0 ? lost : 0;
 }
 
-Result<bool> Decoder::Next(VideoFrame* frame, bool convert) {
+Result<bool> Decoder::Next(VideoFrame* frame, bool convert) { return Read(frame, convert, nullptr); }
+
+Result<bool> Decoder::NextIf(VideoFrame* frame, const std::function<bool(int64_t pts)>& want) {
+  return Read(frame, true, &want);
+}
+
+Result<bool> Decoder::Read(VideoFrame* frame, bool convert, const std::function<bool(int64_t)>* want) {
   State& s = *state_;
-  convert_next_ = convert;
   while (!done_) {
-    Result<bool> got = Receive(frame);
+    Result<bool> got = Receive(frame, convert, want);
     if (!got.ok()) return got.status();
     if (*got) return true;
     if (done_) break;
@@ -170,15 +175,6 @@ Result<bool> Decoder::Next(VideoFrame* frame, bool convert) {
   return false;
 }
 
-Result<bool> Decoder::NextIf(VideoFrame* frame, const std::function<bool(int64_t pts)>& want) {
-  struct Reset {
-    const std::function<bool(int64_t)>** p;
-    ~Reset() { *p = nullptr; }
-  } reset{&want_pts_};
-  want_pts_ = &want;
-  return Next(frame, true);
-}
-
 Status Decoder::SeekBefore(int64_t pts) {
   State& s = *state_;
   // Never past `pts`: the keyframe at or before it.
@@ -190,7 +186,8 @@ Status Decoder::SeekBefore(int64_t pts) {
   return Status::Ok();
 }
 
-Result<bool> Decoder::Receive(VideoFrame* frame) {
+Result<bool> Decoder::Receive(VideoFrame* frame, bool convert_wanted,
+                                  const std::function<bool(int64_t)>* want) {
   State& s = *state_;
   while (true) {
     int rc = avcodec_receive_frame(s.codec, s.frame);
@@ -218,7 +215,7 @@ Result<bool> Decoder::Receive(VideoFrame* frame) {
       double fps = info_.avg_fps > 0 ? info_.avg_fps : (info_.header_fps > 0 ? info_.header_fps : 25);
       frame->time = frame->index / fps;
     }
-    bool convert = options_.convert && convert_next_ && (!want_pts_ || (*want_pts_)(pts));
+    bool convert = options_.convert && convert_wanted && (!want || (*want)(pts));
     if (!convert) frame->bgr = cv::Mat();
     Status st = convert ? Convert(frame) : Status::Ok();
     av_frame_unref(s.frame);

@@ -38,6 +38,10 @@ struct StreamInfo {
   int rotation = 0;        // clockwise degrees to apply for display: 0, 90, 180, 270
   double time_base = 0;    // seconds per tick of the stream
   int stream_index = -1;
+
+  // The upright size frames come out in (the coded size turned by `rotation`).
+  int display_width() const { return rotation == 90 || rotation == 270 ? height : width; }
+  int display_height() const { return rotation == 90 || rotation == 270 ? width : height; }
 };
 
 struct VideoFrame {
@@ -89,7 +93,9 @@ class Decoder {
  private:
   struct State;
   Decoder() = default;
-  Result<bool> Receive(VideoFrame* frame);
+  // Next and NextIf: `want`, when given, decides per frame once its pts is known.
+  Result<bool> Read(VideoFrame* frame, bool convert, const std::function<bool(int64_t)>* want);
+  Result<bool> Receive(VideoFrame* frame, bool convert, const std::function<bool(int64_t)>* want);
   Status Convert(VideoFrame* frame);
 
   std::string path_;
@@ -100,8 +106,6 @@ class Decoder {
   int64_t frames_ = 0;
   int64_t decode_errors_ = 0;
   bool eof_sent_ = false;
-  bool convert_next_ = true;
-  const std::function<bool(int64_t)>* want_pts_ = nullptr;  // set during NextIf
   bool done_ = false;
 };
 

@@ -100,15 +100,13 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
   double start_time = 0;
   int rotation = -1;
   if (!o.index_path.empty()) {
-    auto index = ReadSegmentIndex(o.index_path);
-    if (!index.ok()) return index.status();
-    const SegmentEntry* e = index->Find(o.input);
-    if (!e) return Status::Invalid(o.input + ": not listed in " + o.index_path);
-    first_frame = e->first_frame;
-    owned = e->frame_count;
-    overlap = e->overlap_frames;
-    start_time = e->start_time;
-    rotation = index->rotation;
+    auto seg = FindSegment(o.index_path, o.input);
+    if (!seg.ok()) return seg.status();
+    first_frame = seg->entry.first_frame;
+    owned = seg->entry.frame_count;
+    overlap = seg->entry.overlap_frames;
+    start_time = seg->entry.start_time;
+    rotation = seg->index.rotation;
   }
 
   Decoder::Options dopt;

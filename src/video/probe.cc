@@ -24,9 +24,8 @@ Result<ProbeResult> Probe(const std::string& path, bool decode) {
   r.codec = in.codec;
   r.coded_width = in.width;
   r.coded_height = in.height;
-  bool swap = in.rotation == 90 || in.rotation == 270;
-  r.width = swap ? in.height : in.width;
-  r.height = swap ? in.width : in.height;
+  r.width = in.display_width();
+  r.height = in.display_height();
   r.rotation = in.rotation;
   r.header_fps = in.header_fps;
   r.header_duration = in.header_duration;

@@ -168,15 +168,13 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
   Decoder::Options dopt;
   dopt.threads = o.threads;
   if (!o.index_path.empty()) {
-    auto index = ReadSegmentIndex(o.index_path);
-    if (!index.ok()) return index.status();
-    const SegmentEntry* e = index->Find(o.video);
-    if (!e) return Status::Invalid(o.video + ": not listed in " + o.index_path);
-    first_frame = e->first_frame;
-    owned = e->frame_count;
-    video_frames = index->frame_count;
-    fps = index->fps;
-    dopt.rotation = index->rotation;
+    auto seg = FindSegment(o.index_path, o.video);
+    if (!seg.ok()) return seg.status();
+    first_frame = seg->entry.first_frame;
+    owned = seg->entry.frame_count;
+    video_frames = seg->index.frame_count;
+    fps = seg->index.fps;
+    dopt.rotation = seg->index.rotation;
   }
   auto dec = Decoder::Open(o.video, dopt);
   if (!dec.ok()) return dec.status();
@@ -242,7 +240,6 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
     NS_RETURN_IF_ERROR(WriteImage(path, img));
     ++sum.heatmaps;
   }
-  sum.first_frame = first_frame;
   // owned_frames and video_frames let concat check that the pieces cover the whole
   // video; frames is what decoded (fewer than owned when frames were lost).
   const bool whole = owned < 0 && o.max_frames < 0;

@@ -31,7 +31,6 @@ struct RenderOptions {
 };
 
 struct RenderSummary {
-  int64_t first_frame = 0;
   int64_t frames = 0;
   std::string codec;
   int heatmaps = 0;

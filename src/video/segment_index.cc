@@ -11,6 +11,15 @@ const SegmentEntry* SegmentIndex::Find(const std::string& path) const {
   return nullptr;
 }
 
+Result<SegmentRef> FindSegment(const std::string& index_path, const std::string& segment) {
+  auto index = ReadSegmentIndex(index_path);
+  if (!index.ok()) return index.status();
+  const SegmentEntry* e = index->Find(segment);
+  if (!e) return Status::Invalid(segment + ": not listed in " + index_path);
+  SegmentEntry entry = *e;
+  return SegmentRef{std::move(*index), std::move(entry)};
+}
+
 int SegmentIndex::OwnerOf(int64_t frame) const {
   for (size_t i = 0; i < segments.size(); ++i) {
     const auto& s = segments[i];

@@ -45,6 +45,14 @@ nlohmann::json ToJson(const SegmentIndex& index);
 Result<SegmentIndex> SegmentIndexFromJson(const nlohmann::json& j, const std::string& where);
 Result<SegmentIndex> ReadSegmentIndex(const std::string& path);
 
+// Where segment file `segment` sits: its entry in the index at `index_path`, and
+// the index. kInvalidArgument when the index does not list it.
+struct SegmentRef {
+  SegmentIndex index;
+  SegmentEntry entry;
+};
+Result<SegmentRef> FindSegment(const std::string& index_path, const std::string& segment);
+
 // One packet of the video stream in demux (decode) order, as the planner sees it.
 struct PacketMark {
   double time = 0;   // presentation time, seconds from the first frame

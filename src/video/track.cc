@@ -55,20 +55,12 @@ Result<MergedDetections> LoadDetections(const std::string& input, int stride) {
     }
     sources.push_back(std::move(s));
   } else if (IsDirectory(input)) {
-    if (IsRegularFile(input + "/detections.jsonl")) {
-      auto s = LoadSource(input);
+    auto dirs = FoldersHolding(input, "detections.jsonl");
+    if (!dirs.ok()) return dirs.status();
+    for (const auto& dir : *dirs) {
+      auto s = LoadSource(dir);
       if (!s.ok()) return s.status();
       sources.push_back(std::move(*s));
-    } else {
-      auto names = ListDir(input);
-      if (!names.ok()) return names.status();
-      for (const auto& n : *names) {
-        std::string dir = input + "/" + n;
-        if (!IsDirectory(dir) || !IsRegularFile(dir + "/detections.jsonl")) continue;
-        auto s = LoadSource(dir);
-        if (!s.ok()) return s.status();
-        sources.push_back(std::move(*s));
-      }
     }
     if (sources.empty()) return Status::Invalid(input + ": no detections.jsonl in it or in its sub-folders");
   } else {
