@@ -98,7 +98,8 @@ class Stmt {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Mode mode) {
+  if (mode == Mode::kReadOnly) return OpenReadOnly(path);
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -113,6 +114,87 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   if (!st.ok()) return Status::IoError("cannot open database " + path + ": " + st.message());
   st = s->Migrate();
   if (!st.ok()) return Status::IoError("database " + path + ": " + st.message());
+  return s;
+}
+
+namespace {
+
+// "file:" URI of a path, with the characters a URI gives meaning to escaped.
+std::string FileUri(const std::string& path) {
+  std::string uri = "file:";
+  for (unsigned char c : path) {
+    if (c == '%' || c == '?' || c == '#' || c <= ' ' || c >= 0x7f) {
+      static const char kHex[] = "0123456789ABCDEF";
+      uri += {'%', kHex[c >> 4], kHex[c & 15]};
+    } else {
+      uri += static_cast<char>(c);
+    }
+  }
+  return uri;
+}
+
+// What makes schema version i readable as version i+1 without writing: temporary
+// views (the temp schema is searched before main) that add what migration i+1
+// added. A gap without an entry here cannot be read until a write command
+// migrates the database.
+const char* const kReadOnlyShims[] = {
+    nullptr,  // 0 -> 1: an empty database has nothing to read
+    "CREATE TEMP VIEW runs AS SELECT *, '' AS owner FROM main.runs;",  // 1 -> 2
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::OpenReadOnly(const std::string& path) {
+  // First a plain read-only open, which sees a live writer's WAL. On read-only
+  // media a WAL database's -shm cannot be created and the first read fails
+  // (CANTOPEN); nobody can be writing there, so open it immutable instead.
+  int version = 0;
+  std::unique_ptr<Store> s;
+  std::string error;
+  for (bool immutable : {false, true}) {
+    std::string name = immutable ? FileUri(path) + "?immutable=1" : path;
+    int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | (immutable ? SQLITE_OPEN_URI : 0);
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(name.c_str(), &db, flags, nullptr);
+    if (rc != SQLITE_OK) {
+      error = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+      sqlite3_close(db);
+      return Status::IoError("cannot open database " + path + ": " + error);
+    }
+    sqlite3_busy_timeout(db, 30000);
+    s.reset(new Store(db));
+    Stmt q(s->Prepare("PRAGMA user_version"));
+    rc = q.ok() ? q.Step() : sqlite3_extended_errcode(db);
+    if (rc == SQLITE_ROW) {
+      version = static_cast<int>(q.Int(0));
+      error.clear();
+      break;
+    }
+    error = sqlite3_errmsg(db);
+    int primary = rc & 0xff;
+    if (primary != SQLITE_CANTOPEN && primary != SQLITE_READONLY) break;
+  }
+  if (!error.empty()) return Status::IoError("cannot read database " + path + ": " + error);
+  if (version > kSchemaVersion) {
+    return Status::Invalid("database " + path + ": schema version " + std::to_string(version) +
+                           " is newer than this nightshift understands (" +
+                           std::to_string(kSchemaVersion) + "); upgrade nightshift");
+  }
+  if (version == 0) {
+    return Status::Invalid("database " + path + " is empty (no nightshift command has written it)");
+  }
+  constexpr int kShims = sizeof(kReadOnlyShims) / sizeof(kReadOnlyShims[0]);
+  for (int v = version; v < kSchemaVersion; ++v) {
+    Status st = v < kShims && kReadOnlyShims[v] ? s->Exec(kReadOnlyShims[v])
+                                                : Status::Invalid("no read-only view");
+    if (!st.ok()) {
+      return Status::Invalid("database " + path + " has schema version " + std::to_string(version) +
+                             ", older than this nightshift's (" + std::to_string(kSchemaVersion) +
+                             "), and cannot be read without migrating it: run a write command "
+                             "(`nightshift run` or `nightshift cancel`) on a writable copy of the "
+                             "root first");
+    }
+  }
   return s;
 }
 

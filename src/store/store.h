@@ -78,9 +78,18 @@ class Store {
  public:
   static constexpr int kSchemaVersion = 1;
 
-  // Opens (creating if needed) the database and migrates it. Errors: the folder is
-  // not writable, the file is not a database, or it has a newer schema.
-  static Result<std::unique_ptr<Store>> Open(const std::string& path);
+  enum class Mode {
+    kReadWrite,  // creates the file if needed and migrates it to kSchemaVersion
+    kReadOnly,   // never creates, writes or migrates; every write method fails
+  };
+  // Opens the database. kReadWrite (the default) creates and migrates it. Errors:
+  // the folder is not writable, the file is not a database, or it has a newer
+  // schema. kReadOnly also works on read-only media (a WAL database whose -shm
+  // cannot be created there is opened immutable: a writer elsewhere is not
+  // seen) and reads an older schema through temporary views where the change is
+  // additive; otherwise it asks for a write command to migrate first. Errors:
+  // the file is missing or not a database, or its schema is newer or too old.
+  static Result<std::unique_ptr<Store>> Open(const std::string& path, Mode mode = Mode::kReadWrite);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -105,6 +114,7 @@ class Store {
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}
+  static Result<std::unique_ptr<Store>> OpenReadOnly(const std::string& path);
   Status Exec(const std::string& sql);
   Status Migrate();
   sqlite3_stmt* Prepare(const char* sql);  // cached; nullptr on error (see last_error_)
