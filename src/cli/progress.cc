@@ -1,9 +1,16 @@
 #include "cli/progress.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
+#include <cstdlib>
 #include <iostream>
+#include <optional>
+#include <string_view>
 #include <nlohmann/json.hpp>
 
 #include "util/clock.h"
@@ -15,16 +22,72 @@ namespace {
 
 int64_t NowMs() { return RealClock().Now(); }
 
-// The last "progress <f> [message]" line of a progress file.
-std::string LastProgress(const std::string& path) {
-  std::ifstream in(path);
-  std::string line, last;
-  while (std::getline(in, line))
-    if (StartsWith(line, "progress ")) last = line.substr(9);
-  return last;
+// "progress <0..1> [message]": the part after "progress ", or nullopt.
+std::optional<std::string> ProgressText(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (!StartsWith(line, "progress ")) return std::nullopt;
+  std::string text(line.substr(9));
+  char* end = nullptr;
+  double f = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || (*end != 0 && *end != ' ') || !(f >= 0 && f <= 1)) return std::nullopt;
+  return text;
 }
 
 }  // namespace
+
+void ProgressTail::Poll() {
+  // stat first: merely opening a FIFO would wake a writer waiting for a reader.
+  // The fstat after the open catches a swap in between.
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;  // none yet, or not a file
+  int fd = ::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return;
+  }
+  if (st.st_dev != dev_ || st.st_ino != ino_ || st.st_size < offset_) {
+    dev_ = st.st_dev;
+    ino_ = st.st_ino;
+    offset_ = 0;
+    partial_.clear();
+    skipping_ = false;
+  }
+  int64_t end = st.st_size;
+  if (end - offset_ > kMaxPollBytes) {
+    offset_ = end - kMaxPollBytes;
+    partial_.clear();
+    skipping_ = true;  // landed mid-line, most likely
+  }
+  char buf[kMaxPollBytes];
+  while (offset_ < end) {
+    ssize_t n = ::pread(fd, buf, static_cast<size_t>(end - offset_), static_cast<off_t>(offset_));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    Consume(buf, static_cast<size_t>(n));
+    offset_ += n;
+  }
+  ::close(fd);
+}
+
+void ProgressTail::Consume(const char* data, size_t n) {
+  std::string_view rest(data, n);
+  while (!rest.empty()) {
+    size_t nl = rest.find('\n');
+    if (nl == std::string_view::npos) {
+      if (!skipping_) partial_.append(rest);
+      if (partial_.size() > kMaxLineBytes) partial_.clear(), skipping_ = true;
+      return;
+    }
+    if (!skipping_) {
+      partial_.append(rest.substr(0, nl));
+      if (auto text = ProgressText(partial_)) latest_ = std::move(*text);
+    }
+    partial_.clear();
+    skipping_ = false;
+    rest.remove_prefix(nl + 1);
+  }
+}
 
 Progress::Progress(Mode mode, std::string run_id, std::vector<std::string> step_order)
     : mode_(mode), run_id_(std::move(run_id)), order_(std::move(step_order)) {
@@ -33,8 +96,7 @@ Progress::Progress(Mode mode, std::string run_id, std::vector<std::string> step_
     redraw_ = std::thread([this] {
       while (!stop_) {
         std::this_thread::sleep_for(std::chrono::milliseconds(250));
-        std::lock_guard<std::mutex> g(mu_);
-        Redraw();
+        Tick();
       }
     });
   }
@@ -45,10 +107,30 @@ Progress::~Progress() { Stop(); }
 void Progress::Stop() {
   if (stop_.exchange(true)) return;
   if (redraw_.joinable()) redraw_.join();
-  if (mode_ == Mode::kTty) {
+  if (mode_ == Mode::kTty) Tick();
+}
+
+void Progress::Tick() {
+  std::map<std::string, std::string> file_of;  // step -> the progress file shown
+  {
     std::lock_guard<std::mutex> g(mu_);
-    Redraw();
+    for (const auto& [id, v] : steps_)
+      if (!v.progress_files.empty()) file_of[id] = v.progress_files.begin()->second;
   }
+  // Unlocked: reading files may be slow; the scheduler thread waits for mu_.
+  std::map<std::string, std::string> text_of;
+  std::map<std::string, ProgressTail> kept;
+  for (const auto& [id, path] : file_of) {
+    auto it = tails_.find(path);
+    auto& tail = kept.emplace(path, it != tails_.end() ? std::move(it->second) : ProgressTail(path))
+                     .first->second;
+    tail.Poll();
+    text_of[id] = tail.latest();
+  }
+  tails_ = std::move(kept);  // forget files no longer shown
+  std::lock_guard<std::mutex> g(mu_);
+  for (auto& [id, v] : steps_) v.progress = text_of.count(id) ? text_of[id] : "";
+  Redraw();
 }
 
 std::string Progress::StepLine(const std::string& id, const StepView& v, int64_t now) {
@@ -67,10 +149,7 @@ std::string Progress::StepLine(const std::string& id, const StepView& v, int64_t
                 id.c_str(), bar.c_str(), v.done + v.cached, v.total, v.running, v.failed, v.cached,
                 FormatDurationMs(end - v.started).c_str(), v.status.c_str());
   std::string line = buf;
-  if (!v.progress_files.empty()) {
-    std::string p = LastProgress(v.progress_files.begin()->second);
-    if (!p.empty()) line += "  | " + p.substr(0, 60);
-  }
+  if (!v.progress_files.empty() && !v.progress.empty()) line += "  | " + v.progress.substr(0, 60);
   return line;
 }
 
