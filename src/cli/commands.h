@@ -28,6 +28,7 @@ struct InspectOptions {
   std::string item;
   int attempt = 0;  // 0: the latest
   bool follow = false;
+  int tail = -1;  // logs: print only the last N lines of each log (-1: all)
   bool json = false;
   std::string stream = "both";  // out, err, both
   int limit = 20;

@@ -1,11 +1,14 @@
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
 
 #include "cli/cli.h"
 #include "util/fs.h"
+#include "util/process.h"
 
 namespace ns::cli {
 
@@ -16,6 +19,43 @@ std::string ResolveRoot(const std::string& flag) {
   const char* env = ::getenv("NIGHTSHIFT_ROOT");
   if (env && *env) return AbsolutePath(env);
   return AbsolutePath(".");
+}
+
+std::unique_ptr<Store> OpenStoreForReading(const std::string& root) {
+  std::string db = root + "/nightshift.db";
+  if (!PathExists(db)) {
+    PrintError("no nightshift database in " + root +
+               " (nothing has run there yet; pass --root or set NIGHTSHIFT_ROOT)");
+    return nullptr;
+  }
+  auto s = Store::Open(db, Store::Mode::kReadOnly);
+  if (!s.ok()) {
+    PrintError(s.status().message());
+    return nullptr;
+  }
+  return std::move(s.value());
+}
+
+EngineState RunEngineState(const RunRow& run) {
+  ProcessIdentity id = ProcessIdentity::Parse(run.owner);
+  std::string here = HostName();
+  if (id.pid > 0 && id.start_ticks > 0) {
+    if (id.host != here) return EngineState::kElsewhere;
+    if (!IsForeign(id)) return IsAlive(id) ? EngineState::kAlive : EngineState::kGone;
+    // Same host, other boot: the machine rebooted since. Unless this boot's id
+    // is unknown: then only the pid is left to go by.
+    if (!BootId().empty()) return EngineState::kGone;
+  }
+  // No identity: judge by host and pid, which proves absence but not presence.
+  if (run.host != here) return EngineState::kElsewhere;
+  if (run.pid <= 0) return EngineState::kGone;
+  if (::kill(static_cast<pid_t>(run.pid), 0) != 0 && errno == ESRCH) return EngineState::kGone;
+  return EngineState::kUnverified;
+}
+
+std::string DisplayStatus(const RunRow& run) {
+  if (run.status == "running" && RunEngineState(run) == EngineState::kGone) return "stopped";
+  return run.status;
 }
 
 std::unique_ptr<Store> OpenStoreOrReport(const std::string& root, bool create) {

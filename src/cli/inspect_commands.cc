@@ -1,12 +1,16 @@
 // `nightshift runs`, `show`, `logs` and `cancel`: read the store and the run folder.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -14,6 +18,7 @@
 #include "cli/commands.h"
 #include "engine/layout.h"
 #include "util/fs.h"
+#include "util/process.h"
 #include "util/clock.h"
 #include "util/strings.h"
 
@@ -36,26 +41,142 @@ std::optional<RunRow> FindRun(Store* store, const std::string& id, const std::st
   return *r.value();
 }
 
-// A run marked running whose engine process is gone (killed, machine rebooted)
-// is shown as such: it continues only with --resume.
-std::string DisplayStatus(const RunRow& r) {
-  if (r.status != "running") return r.status;
-  char host[256] = {0};
-  ::gethostname(host, sizeof host - 1);
-  if (r.host == host && r.pid > 0 && ::kill(static_cast<pid_t>(r.pid), 0) != 0) return "stopped";
-  return r.status;
-}
-
 std::string Duration(const RunRow& r) {
   int64_t end = r.finished_at ? r.finished_at : NowMs();
   return FormatDurationMs(end - r.created_at);
+}
+
+constexpr size_t kChunk = 64 << 10;
+
+// One log file being printed: where it goes and how far it has been read.
+struct Log {
+  Log(std::string p, std::FILE* o) : path(std::move(p)), out(o) {}
+  ~Log() {
+    if (fd >= 0) ::close(fd);
+  }
+  Log(const Log&) = delete;
+  Log& operator=(const Log&) = delete;
+
+  std::string path;
+  std::FILE* out;
+  int fd = -1;  // owned; -1: not opened (absent so far)
+  int64_t offset = 0;
+};
+
+// Opens a log for reading without blocking and only if it is a regular file
+// (a FIFO or a device planted at a log's path must not hang `logs`). A missing
+// log reads as empty: the engine creates a log only when the attempt writes.
+// Returns the fd, -1 if there is nothing to read, or an error.
+Result<int> OpenLog(const std::string& path) {
+  // stat first: merely opening a FIFO would wake a writer waiting for a reader.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return -1;
+    return Status::FromErrno("cannot read log " + path, errno);
+  }
+  if (!S_ISREG(st.st_mode)) return Status::IoError("log " + path + " is not a regular file");
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    if (errno == ENOENT) return -1;
+    return Status::FromErrno("cannot read log " + path, errno);
+  }
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::IoError("log " + path + " is not a regular file");
+  }
+  return fd;
+}
+
+// Copies `fd` from `*offset` to its current end to `out` in kChunk pieces, so
+// a log of any size costs one chunk of memory. Advances `*offset`.
+Status CopyToEnd(int fd, int64_t* offset, std::FILE* out, const std::string& path) {
+  std::vector<char> buf(kChunk);
+  while (true) {
+    ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(*offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno("cannot read log " + path, errno);
+    if (n == 0) break;
+    std::fwrite(buf.data(), 1, static_cast<size_t>(n), out);
+    *offset += n;
+  }
+  std::fflush(out);
+  return Status::Ok();
+}
+
+// The offset where the last `lines` lines of `fd` begin (a final line without
+// a newline counts), found by reading backwards one chunk at a time.
+Result<int64_t> TailOffset(int fd, int lines, const std::string& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return Status::FromErrno("cannot read log " + path, errno);
+  int64_t end = st.st_size;
+  if (lines <= 0) return end;
+  std::vector<char> buf(kChunk);
+  int64_t pos = end;
+  bool last_byte = true;  // a newline ending the file closes the last line
+  int seen = 0;
+  while (pos > 0) {
+    size_t want = static_cast<size_t>(std::min<int64_t>(pos, static_cast<int64_t>(kChunk)));
+    ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(pos - static_cast<int64_t>(want)));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno("cannot read log " + path, errno);
+    if (n != static_cast<ssize_t>(want)) break;  // truncated meanwhile: start over from 0
+    pos -= static_cast<int64_t>(want);
+    for (size_t i = want; i-- > 0;) {
+      if (buf[i] == '\n' && !last_byte && ++seen == lines) return pos + static_cast<int64_t>(i) + 1;
+      last_byte = false;
+    }
+  }
+  return 0;
+}
+
+// Whether a followed attempt can still write: false once the attempt or the
+// run is over, or once the run's engine is gone (it cannot record the end).
+bool AttemptMayWrite(Store* store, const std::string& run_id, const std::string& task_id,
+                     int attempt) {
+  auto run = store->GetRun(run_id);
+  if (!run.ok()) return true;  // a busy database: ask again later
+  if (!run.value() || run.value()->status != "running") return false;
+  if (RunEngineState(*run.value()) == EngineState::kGone) return false;
+  auto attempts = store->ListAttempts(run_id);
+  if (!attempts.ok()) return true;
+  for (const auto& a : attempts.value())
+    if (a.task_id == task_id && a.attempt == attempt) return a.status == "running";
+  return false;
+}
+
+// `cancel` of a run whose engine is gone: nothing to signal; the run is marked
+// cancelled, unless meanwhile it ended or another engine took it over.
+int MarkEngineGone(Store* store, const RunRow& run) {
+  bool marked = false;
+  Status st = store->Transaction([&]() -> Status {
+    auto now = store->GetRun(run.run_id);
+    if (!now.ok()) return now.status();
+    if (!now.value() || now.value()->status != "running" || now.value()->owner != run.owner ||
+        now.value()->pid != run.pid) {
+      return Status::Ok();
+    }
+    marked = true;
+    return store->UpdateRun(run.run_id, "cancelled", NowMs(), "cancelled; its engine process was gone");
+  });
+  if (!st.ok()) {
+    PrintError(st.message());
+    return kExitEngine;
+  }
+  if (!marked) {
+    PrintError("run " + run.run_id + " changed meanwhile (it ended or was resumed); see `nightshift show " +
+               run.run_id + "`");
+    return kExitBadInput;
+  }
+  std::cout << "run " << run.run_id
+            << ": its engine is gone (no process was signalled); marked cancelled\n";
+  return kExitOk;
 }
 
 }  // namespace
 
 int RunsCommand(const InspectOptions& o) {
   std::string root = ResolveRoot(o.root);
-  auto store = OpenStoreOrReport(root, false);
+  auto store = OpenStoreForReading(root);
   if (!store) return kExitBadInput;
   auto runs = store->ListRuns(o.limit);
   if (!runs.ok()) {
@@ -90,7 +211,7 @@ int RunsCommand(const InspectOptions& o) {
 
 int ShowCommand(const InspectOptions& o) {
   std::string root = ResolveRoot(o.root);
-  auto store = OpenStoreOrReport(root, false);
+  auto store = OpenStoreForReading(root);
   if (!store) return kExitBadInput;
   auto run = FindRun(store.get(), o.run_id, root);
   if (!run) return kExitBadInput;
@@ -122,7 +243,7 @@ int ShowCommand(const InspectOptions& o) {
     if (t.status == "failed") s.failures.push_back(t.task_id + ": " + t.message);
   }
   if (o.json) {
-    nlohmann::json j{{"run_id", run->run_id}, {"pipeline", run->pipeline}, {"status", run->status},
+    nlohmann::json j{{"run_id", run->run_id}, {"pipeline", run->pipeline}, {"status", DisplayStatus(*run)},
                      {"created_at", run->created_at}, {"finished_at", run->finished_at},
                      {"params", nlohmann::json::parse(run->params_json, nullptr, false)}};
     nlohmann::json ts = nlohmann::json::array();
@@ -165,71 +286,100 @@ int ShowCommand(const InspectOptions& o) {
 
 int LogsCommand(const InspectOptions& o) {
   std::string root = ResolveRoot(o.root);
-  auto store = OpenStoreOrReport(root, false);
+  auto store = OpenStoreForReading(root);
   if (!store) return kExitBadInput;
   auto run = FindRun(store.get(), o.run_id, root);
   if (!run) return kExitBadInput;
   std::string task_id = o.item.empty() ? o.step : o.step + "/" + o.item;
   auto tasks = store->ListTasks(run->run_id);
-  if (!tasks.ok()) {
-    PrintError(tasks.status().message());
+  auto attempts = store->ListAttempts(run->run_id);
+  if (!tasks.ok() || !attempts.ok()) {
+    PrintError(!tasks.ok() ? tasks.status().message() : attempts.status().message());
     return kExitEngine;
   }
-  const TaskRow* task = nullptr;
-  std::vector<std::string> items;
+  // A task is known by its row or, while its first attempt runs, by the
+  // attempt rows alone.
+  bool known = false;
+  int latest = 0;
+  std::set<std::string> items;
   for (const auto& t : tasks.value()) {
-    if (t.task_id == task_id) task = &t;
-    if (t.step == o.step && !t.item.empty()) items.push_back(t.item);
+    if (t.task_id == task_id) known = true, latest = std::max(latest, t.attempts);
+    if (t.step == o.step && !t.item.empty()) items.insert(t.item);
   }
-  if (!task) {
+  for (const auto& a : attempts.value()) {
+    if (a.task_id == task_id) known = true, latest = std::max(latest, a.attempt);
+    if (StartsWith(a.task_id, o.step + "/")) items.insert(a.task_id.substr(o.step.size() + 1));
+  }
+  if (!known) {
     if (!items.empty() && o.item.empty()) {
       PrintError("step '" + o.step + "' has " + std::to_string(items.size()) +
-                 " items; pick one with --item (e.g. --item " + items.front() + ")");
+                 " items; pick one with --item (e.g. --item " + *items.begin() + ")");
     } else {
       PrintError("run " + run->run_id + " has no task '" + task_id + "'");
     }
     return kExitBadInput;
   }
-  int attempt = o.attempt > 0 ? o.attempt : task->attempts;
+  int attempt = o.attempt > 0 ? o.attempt : latest;
   if (attempt <= 0) {
     PrintError("task '" + task_id + "' has not started an attempt yet");
     return kExitBadInput;
   }
   std::string key = o.item.empty() ? o.step : o.step + "." + o.item;
   Layout L{root};
-  std::vector<std::string> files;
-  if (o.stream != "err") files.push_back(L.LogPath(run->run_id, key, attempt, "out"));
-  if (o.stream != "out") files.push_back(L.LogPath(run->run_id, key, attempt, "err"));
+  std::vector<std::unique_ptr<Log>> logs;
+  // With -f the streams keep their own channels; without it both go to stdout
+  // under a header each.
+  if (o.stream != "err")
+    logs.push_back(std::make_unique<Log>(L.LogPath(run->run_id, key, attempt, "out"), stdout));
+  if (o.stream != "out") {
+    logs.push_back(std::make_unique<Log>(L.LogPath(run->run_id, key, attempt, "err"),
+                                         o.follow ? stderr : stdout));
+  }
+  // Opens a log not opened yet; at the first opening --tail picks the start.
+  auto open = [&](Log& log) -> Status {
+    if (log.fd >= 0) return Status::Ok();
+    auto fd = OpenLog(log.path);
+    if (!fd.ok()) return fd.status();
+    log.fd = fd.value();
+    if (log.fd >= 0 && o.tail >= 0) {
+      auto start = TailOffset(log.fd, o.tail, log.path);
+      if (!start.ok()) return start.status();
+      log.offset = start.value();
+    }
+    return Status::Ok();
+  };
+  auto copy = [&](Log& log) -> Status {
+    NS_RETURN_IF_ERROR(open(log));
+    return log.fd < 0 ? Status::Ok() : CopyToEnd(log.fd, &log.offset, log.out, log.path);
+  };
   if (!o.follow) {
-    for (const auto& f : files) {
-      auto text = ReadFile(f);
-      if (!text.ok()) {
-        PrintError("no log " + f);
-        return kExitBadInput;
+    for (auto& log : logs) {
+      if (logs.size() > 1) std::fprintf(stdout, "==> %s <==\n", BaseName(log->path).c_str());
+      Status st = copy(*log);
+      if (!st.ok()) {
+        PrintError(st.message());
+        return kExitEngine;
       }
-      if (files.size() > 1) std::cout << "==> " << BaseName(f) << " <==\n";
-      std::cout << text.value();
     }
     return kExitOk;
   }
-  // --follow: print what arrives until the attempt has finished.
-  std::vector<std::streamoff> offsets(files.size(), 0);
+  // --follow: print what arrives until the attempt can no longer write (asked
+  // about once a second), then what remains.
+  int64_t next_check = 0;
   while (true) {
-    bool finished = true;
-    auto attempts = store->ListAttempts(run->run_id);
-    if (attempts.ok()) {
-      for (const auto& a : attempts.value())
-        if (a.task_id == task_id && a.attempt == attempt && a.status == "running") finished = false;
+    bool over = false;
+    if (NowMs() >= next_check) {
+      over = !AttemptMayWrite(store.get(), run->run_id, task_id, attempt);
+      next_check = NowMs() + 1000;
     }
-    for (size_t i = 0; i < files.size(); ++i) {
-      std::ifstream in(files[i], std::ios::binary);
-      if (!in) continue;
-      in.seekg(offsets[i]);
-      std::string chunk((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      offsets[i] += static_cast<std::streamoff>(chunk.size());
-      (i == 0 && o.stream != "err" ? std::cout : std::cerr) << chunk << std::flush;
+    for (auto& log : logs) {
+      Status st = copy(*log);
+      if (!st.ok()) {
+        PrintError(st.message());
+        return kExitEngine;
+      }
     }
-    if (finished) return kExitOk;
+    if (over) return kExitOk;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
 }
@@ -244,27 +394,47 @@ int CancelCommand(const InspectOptions& o) {
     PrintError("run " + run->run_id + " is not running (it " + run->status + ")");
     return kExitBadInput;
   }
-  char host[256] = {0};
-  ::gethostname(host, sizeof host - 1);
-  bool alive = run->host == host && run->pid > 0 && ::kill(static_cast<pid_t>(run->pid), 0) == 0;
-  if (!alive) {
-    Status st = store->Transaction([&]() -> Status {
-      return store->UpdateRun(run->run_id, "cancelled", NowMs(), "cancelled; its engine process was gone");
-    });
-    if (!st.ok()) {
-      PrintError(st.message());
-      return kExitEngine;
-    }
-    std::cout << "run " << run->run_id << " cancelled (its engine process was no longer running)\n";
-    return kExitOk;
+  // Only a process proven to be the run's engine (same pid *and* start time,
+  // on this host and boot) is signalled: a bare pid may belong to anyone now.
+  ProcessIdentity owner = ProcessIdentity::Parse(run->owner);
+  switch (RunEngineState(*run)) {
+    case EngineState::kElsewhere:
+      PrintError("run " + run->run_id + " is driven by an engine on host " +
+                 (owner.pid > 0 ? owner.host : run->host) + " (pid " +
+                 std::to_string(owner.pid > 0 ? owner.pid : run->pid) +
+                 "); run `nightshift cancel " + run->run_id + "` there. Nothing was signalled.");
+      return kExitBadInput;
+    case EngineState::kUnverified:
+      PrintError("run " + run->run_id +
+                 " was started by an older nightshift that did not record its engine's identity; "
+                 "pid " + std::to_string(run->pid) +
+                 " is alive on this host but may be an unrelated process, so nothing was "
+                 "signalled. If it is the engine, stop it with Ctrl-C or `kill " +
+                 std::to_string(run->pid) + "`.");
+      return kExitBadInput;
+    case EngineState::kGone:
+      return MarkEngineGone(store.get(), *run);
+    case EngineState::kAlive:
+      break;
   }
-  ::kill(static_cast<pid_t>(run->pid), SIGTERM);
-  std::cout << "cancelling run " << run->run_id << " (engine pid " << run->pid << ")..." << std::flush;
+  Status sent = SignalIdentity(owner, SIGTERM);
+  if (sent.code() == StatusCode::kNotFound) return MarkEngineGone(store.get(), *run);  // just exited
+  if (!sent.ok()) {
+    PrintError("cannot cancel run " + run->run_id + ": " + sent.message());
+    return kExitBadInput;
+  }
+  std::cout << "cancelling run " << run->run_id << " (engine pid " << owner.pid << ")..." << std::flush;
   for (int i = 0; i < 600; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    bool alive = IsAlive(owner);  // before the read: an engine that recorded the end shows it
     auto r = store->GetRun(run->run_id);
     if (r.ok() && r.value() && r.value()->status != "running") {
       std::cout << " " << r.value()->status << "\n";
+      return kExitOk;
+    }
+    if (r.ok() && r.value() && !alive) {
+      std::cout << " its engine exited without recording the end; the run shows as stopped "
+                   "(continue it with --resume)\n";
       return kExitOk;
     }
   }

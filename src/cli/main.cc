@@ -51,6 +51,8 @@ int Main(int argc, char** argv) {
   logs->add_option("--item", io.item, "Item of a foreach step (its folder name)");
   logs->add_option("--attempt", io.attempt, "Attempt number (default: the latest)");
   logs->add_option("--stream", io.stream, "out, err or both")->check(CLI::IsMember({"out", "err", "both"}));
+  logs->add_option("-n,--tail", io.tail, "Only the last N lines of each log (with -f: then follow)")
+      ->check(CLI::NonNegativeNumber);
   logs->add_flag("-f,--follow", io.follow, "Keep printing until the attempt ends");
 
   auto* cancel = app.add_subcommand("cancel", "Cancel a running run: its tasks get SIGTERM, then SIGKILL");
