@@ -15,6 +15,7 @@
 #include "exec/local_executor.h"
 #include "spec/parser.h"
 #include "util/fs.h"
+#include "util/process.h"
 #include "util/strings.h"
 
 namespace ns::cli {
@@ -29,10 +30,19 @@ std::string SelfDir() {
   return DirName(buf);
 }
 
-std::string HostName() {
-  char buf[256] = {0};
-  ::gethostname(buf, sizeof buf - 1);
-  return buf;
+// Whether the engine that owns `r` may still be driving it. Identity, not a
+// bare pid: after pid reuse another process would look alive.
+bool OwnerMayBeAlive(const RunRow& r, std::string* who) {
+  if (r.status != "running") return false;
+  if (!r.owner.empty()) {
+    ProcessIdentity id = ProcessIdentity::Parse(r.owner);
+    *who = "pid " + std::to_string(id.pid) + " on " + id.host;
+    if (IsForeign(id)) return id.host != HostName();  // another host: cannot judge; same host, new boot: gone
+    return IsAlive(id);
+  }
+  // Written before schema 2: only host and pid are known.
+  *who = "pid " + std::to_string(r.pid) + " on " + r.host;
+  return r.host != HostName() || (r.pid > 0 && ::kill(static_cast<pid_t>(r.pid), 0) == 0);
 }
 
 // Forwards SIGINT/SIGTERM/SIGHUP to the scheduler as a cancel request. Signals
@@ -107,9 +117,9 @@ int RunCommand(const RunOptions& o) {
       return kExitBadInput;
     }
     previous = *r.value();
-    if (previous->status == "running" && previous->host == HostName() && previous->pid > 0 &&
-        ::kill(static_cast<pid_t>(previous->pid), 0) == 0) {
-      PrintError("run " + o.resume + " is still running (pid " + std::to_string(previous->pid) +
+    std::string who;
+    if (OwnerMayBeAlive(*previous, &who)) {
+      PrintError("run " + o.resume + " is already running (engine " + who +
                  "); cancel it first or wait for it");
       return kExitBadInput;
     }
@@ -148,7 +158,7 @@ int RunCommand(const RunOptions& o) {
   }
   const char* path = ::getenv("PATH");
   std::string path_env = SelfDir() + ":" + (path ? path : "/usr/local/bin:/usr/bin:/bin");
-  st = Preflight(*pipeline, cap, path_env);
+  st = Preflight(*pipeline, params.value(), cap, path_env);
   if (!st.ok()) {
     for (const auto& line : Split(st.message(), '\n')) PrintError(line);
     return kExitBadInput;
@@ -162,17 +172,30 @@ int RunCommand(const RunOptions& o) {
   cfg.params = params.value();
   cfg.path_env = path_env;
   cfg.seed = static_cast<uint64_t>(clock.Now()) ^ static_cast<uint64_t>(::getpid());
+  cfg.fault_kill_after_spawn = ::getenv("NIGHTSHIFT_TEST_KILL_AFTER_SPAWN") != nullptr;
+  ProcessIdentity self = SelfIdentity();
   if (previous) {
     cfg.run_id = previous->run_id;
     cfg.resume = true;
+    // Taking the run is one transaction: of two engines resuming it at once,
+    // exactly one sees it free and takes it; the other sees the new owner.
+    bool taken_by_other = false;
+    std::string who;
     st = store->Transaction([&]() -> Status {
-      NS_RETURN_IF_ERROR(store->SetRunOwner(cfg.run_id, ::getpid(), HostName()));
-      // Attempts the previous engine left running are lost; what is left of them dies.
+      auto now = store->GetRun(cfg.run_id);
+      if (!now.ok()) return now.status();
+      if (!now.value()) return Status::NotFound("run " + cfg.run_id + " disappeared");
+      if (OwnerMayBeAlive(*now.value(), &who)) {
+        taken_by_other = true;
+        return Status::Ok();
+      }
+      NS_RETURN_IF_ERROR(store->SetRunOwner(cfg.run_id, ::getpid(), HostName(), self.ToString(),
+                                            spec::ParamValuesToJson(cfg.params)));
+      // Attempts the previous engine left running are lost.
       auto attempts = store->ListAttempts(cfg.run_id);
       if (!attempts.ok()) return attempts.status();
       for (auto a : attempts.value()) {
         if (a.status != "running") continue;
-        if (a.pid > 0 && previous->host == HostName()) ::kill(-static_cast<pid_t>(a.pid), SIGKILL);
         a.status = "lost";
         a.finished_at = clock.Now();
         a.message = "the engine stopped while this attempt ran";
@@ -180,6 +203,17 @@ int RunCommand(const RunOptions& o) {
       }
       return store->AppendEvent({0, cfg.run_id, clock.Now(), "run_resumed", "", 0, ""});
     });
+    if (st.ok() && taken_by_other) {
+      PrintError("run " + o.resume + " is already running (engine " + who + "); cancel it first or wait for it");
+      return kExitBadInput;
+    }
+    // What is left of the lost attempts on this machine dies: only processes
+    // that carry this run's attempt uid in their environment, never a bare pid.
+    if (st.ok()) {
+      for (pid_t pid : FindProcessesWithEnvPrefix("NIGHTSHIFT_ATTEMPT_UID=" + cfg.run_id + "/")) {
+        (void)SignalIfHasEnvPrefix(pid, "NIGHTSHIFT_ATTEMPT_UID=" + cfg.run_id + "/", SIGKILL);
+      }
+    }
   } else {
     cfg.run_id = NewRunId(clock.Now());
     st = MakeDirs(layout.RunDir(cfg.run_id));
@@ -193,6 +227,7 @@ int RunCommand(const RunOptions& o) {
     row.created_at = clock.Now();
     row.pid = ::getpid();
     row.host = HostName();
+    row.owner = self.ToString();
     if (st.ok()) {
       st = store->Transaction([&]() -> Status {
         NS_RETURN_IF_ERROR(store->InsertRun(row));
@@ -221,8 +256,14 @@ int RunCommand(const RunOptions& o) {
   Progress progress(mode, cfg.run_id, order);
   Result<RunStatus> result = RunStatus::kFailed;
   {
-    LocalExecutor executor(&events, cap);
-    Scheduler scheduler(*pipeline, cfg, store.get(), &executor, &clock, &events, &progress);
+    auto executor = LocalExecutor::Create(&events, cap);
+    if (!executor.ok()) {
+      progress.Stop();
+      PrintError("cannot start the local executor: " + executor.status().message());
+      (void)store->UpdateRun(cfg.run_id, "failed", clock.Now(), executor.status().message());
+      return kExitEngine;
+    }
+    Scheduler scheduler(*pipeline, cfg, store.get(), executor.value().get(), &clock, &events, &progress);
     result = scheduler.Run();
   }
   progress.Stop();

@@ -1,12 +1,28 @@
 #include "engine/preflight.h"
 
+#include <sys/stat.h>
+
 #include "util/fs.h"
 #include "util/strings.h"
 
 namespace ns {
 
-Status Preflight(const spec::Pipeline& pl, const Capacity& cap, const std::string& path_env) {
+Status Preflight(const spec::Pipeline& pl, const spec::ParamValues& params, const Capacity& cap,
+                 const std::string& path_env) {
   std::vector<std::string> errors;
+  for (const auto& p : pl.params) {
+    if (p.type != spec::ParamType::kPath) continue;
+    auto it = params.find(p.name);
+    if (it == params.end() || it->second.scalar.empty()) continue;
+    const std::string& path = it->second.scalar;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) continue;  // a missing file is ResolveParams' to report
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+      errors.push_back(pl.file + ":" + std::to_string(p.pos.line) + ":" + std::to_string(p.pos.column) +
+                       ": param '" + p.name + "': " + path +
+                       " is not a regular file or folder (a device, FIFO or socket); pass a file");
+    }
+  }
   for (const auto& s : pl.steps) {
     std::string where = pl.file + ":" + std::to_string(s.pos.line) + ":" + std::to_string(s.pos.column) +
                         ": step '" + s.id + "'";

@@ -1,5 +1,6 @@
 #include "engine/scheduler.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <set>
 
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/hash.h"
 #include "util/strings.h"
 
@@ -40,6 +42,7 @@ struct Scheduler::Task {
   int session_attempts = 0;  // attempts made by this engine; the retry budget
   uint64_t handle = 0;
   int64_t pid = 0;  // of the running attempt
+  int slot = -1;    // scratch folder (TMPDIR) of the running attempt
   std::vector<int> gpus;
   TimeMs started_at = 0;
   TimeMs finished_at = 0;
@@ -56,6 +59,7 @@ struct Scheduler::StepState {
   std::string status = "waiting";  // waiting, running, succeeded, failed, skipped, cancelled
   std::deque<size_t> ready;
   std::string fingerprint;
+  std::string error;  // why the step failed before it had tasks (its foreach could not be listed)
   TimeMs started_at = 0;
   TimeMs finished_at = 0;
 };
@@ -89,11 +93,12 @@ Status Scheduler::SaveTask(const Task& t) {
   row.status = t.status;
   row.fingerprint = t.fingerprint;
   row.attempts = t.attempts;
-  row.argv_json = json(t.argv).dump();
+  row.argv_json = DumpJson(json(t.argv));
   row.started_at = t.started_at;
   row.finished_at = t.finished_at;
   row.message = t.message;
-  return store_->UpsertTask(row);
+  writes_.push_back([this, row] { return store_->UpsertTask(row); });
+  return Status::Ok();
 }
 
 Status Scheduler::SaveAttempt(const Task& t, const AttemptResult* r, const std::string& status) {
@@ -108,11 +113,13 @@ Status Scheduler::SaveAttempt(const Task& t, const AttemptResult* r, const std::
     a.signal = r->signal;
     a.pid = r->pid;
     a.finished_at = status == "running" ? 0 : clock_->Now();
+    if (status == "running") a.pid = 0;
     a.max_rss_kb = r->max_rss_kb;
     a.cpu_ms = r->cpu_ms;
     a.message = r->message;
   }
-  return store_->UpsertAttempt(a);
+  writes_.push_back([this, a] { return store_->UpsertAttempt(a); });
+  return Status::Ok();
 }
 
 Status Scheduler::Event(const std::string& kind, const Task* t, const std::string& data) {
@@ -125,7 +132,18 @@ Status Scheduler::Event(const std::string& kind, const Task* t, const std::strin
     e.attempt = t->attempts;
   }
   e.data = data;
-  return store_->AppendEvent(e);
+  writes_.push_back([this, e] { return store_->AppendEvent(e); });
+  return Status::Ok();
+}
+
+Status Scheduler::Flush() {
+  if (writes_.empty()) return Status::Ok();
+  std::vector<std::function<Status()>> batch;
+  batch.swap(writes_);
+  return store_->Transaction([&]() -> Status {
+    for (const auto& w : batch) NS_RETURN_IF_ERROR(w());
+    return Status::Ok();
+  });
 }
 
 // ---------------------------------------------------------------- templates
@@ -239,11 +257,13 @@ Result<std::string> Scheduler::Fingerprint(const spec::Step& step, const Task& t
   h.Add("inputs");
   for (const auto& w : words) {
     if (w.empty() || w[0] != '/' || StartsWith(w, run_dir_ + "/") || w == run_dir_) continue;
-    bool hash_it = path_params.count(w) ? PathExists(w) : IsRegularFile(w);
+    // Only regular files and folders are read: a device or FIFO named in argv is
+    // not an input (preflight refuses one given as a path param).
+    bool hash_it = IsRegularFile(w) || (path_params.count(w) && IsDirectory(w));
     if (!hash_it) continue;
     auto it = input_hash_cache_.find(w);
     if (it == input_hash_cache_.end()) {
-      Result<std::string> hv = HashPath(w);
+      Result<std::string> hv = HashPath(w, [this] { return events_->cancel_requested(); });
       if (!hv.ok()) return hv.status();
       it = input_hash_cache_.emplace(w, hv.value()).first;
     }
@@ -268,17 +288,19 @@ std::string Scheduler::OutputDirOf(const Task& t) const {
 namespace {
 
 // Expands a relative glob (components separated by '/') under `base`.
-void GlobUnder(const std::string& base, const std::vector<std::string>& comps, size_t i,
-               std::vector<std::string>* out) {
+// A folder that cannot be listed is an error, not zero items.
+Status GlobUnder(const std::string& base, const std::vector<std::string>& comps, size_t i,
+                 std::vector<std::string>* out) {
   auto names = ListDir(base);
-  if (!names.ok()) return;
+  if (!names.ok()) return names.status();
   for (const auto& n : names.value()) {
     if (n == "_task.json") continue;
     if (!GlobMatch(comps[i], n)) continue;
     std::string p = base + "/" + n;
     if (i + 1 == comps.size()) out->push_back(p);
-    else if (IsDirectory(p)) GlobUnder(p, comps, i + 1, out);
+    else if (IsDirectory(p)) NS_RETURN_IF_ERROR(GlobUnder(p, comps, i + 1, out));
   }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -304,15 +326,30 @@ Status Scheduler::ExpandItems(size_t si, std::vector<std::pair<std::string, std:
     case spec::ForeachKind::kGlob: {
       std::string base = config_.layout.StepDir(config_.run_id, step.foreach.step);
       std::vector<std::string> files;
-      GlobUnder(base, Split(step.foreach.pattern, '/'), 0, &files);
+      Status listed = GlobUnder(base, Split(step.foreach.pattern, '/'), 0, &files);
+      if (!listed.ok()) {
+        return Status::IoError("foreach " + step.foreach.step + "/" + step.foreach.pattern + ": " +
+                               listed.message());
+      }
       char* real_base = ::realpath(base.c_str(), nullptr);
-      std::string rb = real_base ? real_base : base;
+      if (!real_base) return Status::FromErrno("foreach: cannot resolve " + base, errno);
+      std::string rb = real_base;
       free(real_base);
       for (const auto& f : files) {
         char* rf = ::realpath(f.c_str(), nullptr);
-        std::string r = rf ? rf : "";
+        if (!rf) {
+          // A dangling symlink is named, not dropped silently.
+          return Status::FromErrno("foreach " + step.foreach.step + "/" + step.foreach.pattern +
+                                       ": cannot resolve " + f,
+                                   errno);
+        }
+        std::string r = rf;
         free(rf);
-        if (!StartsWith(r, rb + "/")) continue;  // a symlink out of the step's output
+        if (!StartsWith(r, rb + "/")) {
+          return Status::Invalid("foreach " + step.foreach.step + "/" + step.foreach.pattern + ": " + f +
+                                 " is a symlink out of step '" + step.foreach.step +
+                                 "''s output; a step's items must be inside its output");
+        }
         add(f, StemOf(f));
       }
       break;
@@ -328,7 +365,12 @@ Status Scheduler::ExpandStep(size_t si) {
   ss.status = "running";
   ss.started_at = clock_->Now();
   std::vector<std::pair<std::string, std::string>> items;
-  NS_RETURN_IF_ERROR(ExpandItems(si, &items));
+  Status expanded = ExpandItems(si, &items);
+  if (!expanded.ok()) {
+    // The step fails with the reason (its dependents are skipped); the engine goes on.
+    ss.error = expanded.message();
+    return OnStepDone(si);
+  }
   bool foreach = step.foreach.kind != spec::ForeachKind::kNone;
   std::string step_dir = config_.layout.StepDir(config_.run_id, step.id);
   if (foreach) {
@@ -345,7 +387,7 @@ Status Scheduler::ExpandStep(size_t si) {
       }
       for (const auto& [task_id, prev] : previous_) {
         if (StartsWith(task_id, step.id + "/") && !keep.count(task_id.substr(step.id.size() + 1))) {
-          NS_RETURN_IF_ERROR(store_->DeleteTask(config_.run_id, task_id));
+          writes_.push_back([this, id = task_id] { return store_->DeleteTask(config_.run_id, id); });
         }
       }
     }
@@ -353,7 +395,7 @@ Status Scheduler::ExpandStep(size_t si) {
   RunEvent started{RunEvent::Kind::kStepStarted, step.id};
   started.total = static_cast<int>(items.size());
   observer_->OnEvent(started);
-  NS_RETURN_IF_ERROR(Event("step_started", nullptr, json{{"step", step.id}, {"tasks", items.size()}}.dump()));
+  NS_RETURN_IF_ERROR(Event("step_started", nullptr, DumpJson(json{{"step", step.id}, {"tasks", items.size()}})));
 
   for (auto& [name, value] : items) {
     auto t = std::make_unique<Task>();
@@ -391,8 +433,8 @@ Status Scheduler::ExpandStep(size_t si) {
       NS_RETURN_IF_ERROR(FinishTask(t, "cached", "output reused: fingerprint unchanged"));
       continue;
     }
+    // No row until it finishes: the attempt row records the launch (intent first).
     t.status = "pending";
-    NS_RETURN_IF_ERROR(SaveTask(t));
     ss.ready.push_back(ti);
   }
   if (ss.tasks.empty()) return OnStepDone(si);
@@ -404,7 +446,9 @@ Status Scheduler::OnStepDone(size_t si) {
   if (ss.phase == StepState::Phase::kDone) return Status::Ok();
   ss.phase = StepState::Phase::kDone;
   ss.finished_at = clock_->Now();
-  if (ss.status != "skipped" && ss.status != "cancelled") {
+  if (!ss.error.empty()) {
+    ss.status = "failed";
+  } else if (ss.status != "skipped" && ss.status != "cancelled") {
     bool failed = false, cancelled = false;
     Hasher h;
     for (size_t ti : ss.tasks) {
@@ -423,8 +467,10 @@ Status Scheduler::OnStepDone(size_t si) {
   done.status = ss.status;
   done.total = static_cast<int>(ss.tasks.size());
   done.duration_ms = ss.finished_at - ss.started_at;
+  done.message = ss.error;
   observer_->OnEvent(done);
-  NS_RETURN_IF_ERROR(Event("step_finished", nullptr, json{{"step", step.id}, {"status", ss.status}}.dump()));
+  NS_RETURN_IF_ERROR(Event("step_finished", nullptr,
+                           DumpJson(json{{"step", step.id}, {"status", ss.status}, {"message", ss.error}})));
 
   // Wake the steps that were waiting for this one.
   for (size_t j : pipeline_.topo_order) {
@@ -456,9 +502,12 @@ std::string Scheduler::AttemptStaging(const Task& t) const {
   return config_.layout.StagingDir(config_.run_id) + "/" + t.key + "." + std::to_string(t.attempts);
 }
 
+std::string Scheduler::SlotDir(int slot) const {
+  return config_.layout.StagingDir(config_.run_id) + "/tmp." + std::to_string(slot);
+}
+
 void Scheduler::RemoveAttemptStaging(const std::string& staging) {
   if (PathExists(staging)) (void)RemoveTree(staging);
-  (void)RemoveTree(staging + ".tmp");
   ::unlink((staging + ".progress").c_str());
 }
 
@@ -468,41 +517,115 @@ bool Scheduler::Fits(const spec::Resources& r) const {
   return r.cpus <= free_.cpus + 1e-9 && memory_ok && r.gpus <= free_.gpus;
 }
 
+bool Scheduler::FitsEmpty(const spec::Resources& r) const {
+  Capacity cap = executor_->capacity();
+  return r.cpus <= cap.cpus + 1e-9 && (cap.memory_bytes == 0 || r.memory_bytes <= cap.memory_bytes) &&
+         r.gpus <= cap.gpus;
+}
+
+// Decides what starts now and records each launch (the attempt row) before
+// anything runs: SpawnPending acts only after Flush has committed them, so a
+// crash in between leaves a record ("running", later "lost") and the attempt
+// number is never used twice.
 Status Scheduler::LaunchReady() {
   if (cancelling_) return Status::Ok();
   for (size_t si : pipeline_.topo_order) {
     StepState& ss = steps_[si];
     const spec::Resources& res = pipeline_.steps[si].resources;
+    if (!ss.ready.empty() && !FitsEmpty(res)) {
+      // It would wait forever: fail it, naming what it asks for.
+      while (!ss.ready.empty()) {
+        size_t ti = ss.ready.front();
+        ss.ready.pop_front();
+        Capacity cap = executor_->capacity();
+        NS_RETURN_IF_ERROR(FinishTask(*tasks_[ti], "failed",
+                                      "asks for more than the executor has (cpus " +
+                                          FormatDouble(res.cpus) + " of " + FormatDouble(cap.cpus) +
+                                          ", gpus " + std::to_string(res.gpus) + " of " +
+                                          std::to_string(cap.gpus) + "); it can never start"));
+      }
+      continue;
+    }
     while (!ss.ready.empty() && Fits(res)) {
       size_t ti = ss.ready.front();
       ss.ready.pop_front();
-      NS_RETURN_IF_ERROR(Launch(*tasks_[ti]));
+      Task& t = *tasks_[ti];
+      t.attempts += 1;
+      t.session_attempts += 1;
+      t.started_at = clock_->Now();
+      t.finished_at = 0;
+      t.status = "running";
+      t.handle = next_handle_++;
+      running_[t.handle] = ti;
+      free_.cpus -= res.cpus;
+      free_.memory_bytes -= res.memory_bytes;
+      free_.gpus -= res.gpus;
+      for (size_t g = 0; g < gpu_busy_.size() && t.gpus.size() < static_cast<size_t>(res.gpus); ++g) {
+        if (!gpu_busy_[g]) {
+          gpu_busy_[g] = true;
+          t.gpus.push_back(static_cast<int>(g));
+        }
+      }
+      if (free_slots_.empty()) free_slots_.push_back(next_slot_++);
+      t.slot = free_slots_.back();
+      free_slots_.pop_back();
+      AttemptResult intent;
+      NS_RETURN_IF_ERROR(SaveAttempt(t, &intent, "running"));
+      to_spawn_.push_back(ti);
     }
   }
   return Status::Ok();
 }
 
-Status Scheduler::Launch(Task& t) {
+void Scheduler::SpawnPending() {
+  std::vector<size_t> batch;
+  batch.swap(to_spawn_);
+  for (size_t ti : batch) {
+    Task& t = *tasks_[ti];
+    Result<int64_t> pid = Spawn(t);
+    if (!pid.ok()) {
+      // Reported like any other end of an attempt, in the next round.
+      AttemptResult r;
+      r.id = t.handle;
+      r.outcome = AttemptOutcome::kFailed;
+      r.message = pid.status().message();
+      local_results_.push_back(r);
+      continue;
+    }
+    t.pid = pid.value();
+    if (config_.fault_kill_after_spawn) ::kill(::getpid(), SIGKILL);  // tests: a crash right here
+    const spec::Step& step = pipeline_.steps[t.step];
+    RunEvent e{RunEvent::Kind::kTaskStarted, step.id, t.id, t.item, t.attempts, "running"};
+    e.progress_file = AttemptStaging(t) + ".progress";
+    observer_->OnEvent(e);
+  }
+}
+
+Result<int64_t> Scheduler::Spawn(Task& t) {
   const spec::Step& step = pipeline_.steps[t.step];
   const Layout& L = config_.layout;
-  t.attempts += 1;
-  t.session_attempts += 1;
-  t.started_at = clock_->Now();
-  t.finished_at = 0;
-  // The attempt's private folders: <key>.<n> (its output), <key>.<n>.tmp and
-  // <key>.<n>.progress, side by side under _staging/ (one mkdir each: this is
-  // on the hot path of every task).
-  std::string staging = AttemptStaging(t);
-  std::string out_dir = staging;
-  std::string tmp_dir = staging + ".tmp";
-  std::string ckpt = L.CheckpointDir(config_.run_id, t.key);
-  std::string progress = staging + ".progress";
-  Status st = MakeDir(out_dir);
-  if (st.ok()) st = MakeDir(tmp_dir);
-  if (st.ok() && !IsDirectory(ckpt)) st = MakeDirs(ckpt);
+  // The attempt's output folder (also its working folder) is <key>.<n> under
+  // _staging/; its TMPDIR is the scratch folder of its slot, made once and
+  // reused; its progress file is <key>.<n>.progress, made by the step if it
+  // reports progress. One mkdir per attempt on this path.
+  std::string out_dir = AttemptStaging(t);
+  std::string tmp_dir = SlotDir(t.slot);
+  std::string progress = out_dir + ".progress";
+  NS_RETURN_IF_ERROR(MakeDir(out_dir));
+  if (static_cast<size_t>(t.slot) >= slot_made_.size()) slot_made_.resize(static_cast<size_t>(t.slot) + 1);
+  if (!slot_made_[static_cast<size_t>(t.slot)]) {
+    NS_RETURN_IF_ERROR(MakeDir(tmp_dir));
+    slot_made_[static_cast<size_t>(t.slot)] = true;
+  }
+  std::string ckpt;
+  if (step.checkpoint) {
+    ckpt = L.CheckpointDir(config_.run_id, t.key);
+    if (!IsDirectory(ckpt)) NS_RETURN_IF_ERROR(MakeDirs(ckpt));
+  }
 
   AttemptSpec spec;
-  spec.id = next_handle_++;
+  spec.id = t.handle;
+  spec.uid = config_.run_id + "/" + t.id + "/" + std::to_string(t.attempts);
   spec.argv = t.argv;
   spec.cwd = out_dir;
   spec.stdout_path = L.LogPath(config_.run_id, t.key, t.attempts, "out");
@@ -514,80 +637,57 @@ Status Scheduler::Launch(Task& t) {
   spec.grace_ms = step.grace_ms;
 
   auto env = RenderEnv(step, t);
-  if (!env.ok()) st = env.status();
-  if (st.ok()) {
-    auto put = [&](const std::string& k, const std::string& v) { spec.env.push_back(k + "=" + v); };
-    put("PATH", config_.path_env);
-    const char* home = ::getenv("HOME");
-    put("HOME", home ? home : "/");
-    const char* lang = ::getenv("LANG");
-    put("LANG", lang ? lang : "C.UTF-8");
-    const char* tz = ::getenv("TZ");
-    put("TZ", tz ? tz : "UTC");
-    put("TMPDIR", tmp_dir);
-    put("NIGHTSHIFT_RUN_ID", config_.run_id);
-    put("NIGHTSHIFT_STEP", step.id);
-    put("NIGHTSHIFT_TASK_ID", t.id);
-    put("NIGHTSHIFT_ATTEMPT", std::to_string(t.attempts));
-    if (step.foreach.kind != spec::ForeachKind::kNone) put("NIGHTSHIFT_ITEM", t.item_value);
-    put("NIGHTSHIFT_OUTPUT_DIR", out_dir);
-    put("NIGHTSHIFT_CHECKPOINT_DIR", ckpt);
-    put("NIGHTSHIFT_PROGRESS_FILE", progress);
-    // What the step was given, so it can size its thread pools to it.
-    char cpus[32];
-    std::snprintf(cpus, sizeof cpus, "%g", step.resources.cpus);
-    put("NIGHTSHIFT_CPUS", cpus);
-    put("NIGHTSHIFT_MEMORY_BYTES", std::to_string(step.resources.memory_bytes));
-    for (const auto& [name, value] : config_.params) {
-      put("NIGHTSHIFT_PARAM_" + ToUpper(name),
-          value.type == spec::ParamType::kList ? json(value.list).dump() : value.scalar);
-    }
-    if (step.resources.gpus > 0) {
-      std::vector<std::string> ids;
-      for (size_t g = 0; g < gpu_busy_.size() && ids.size() < static_cast<size_t>(step.resources.gpus); ++g) {
-        if (!gpu_busy_[g]) {
-          gpu_busy_[g] = true;
-          t.gpus.push_back(static_cast<int>(g));
-          ids.push_back(std::to_string(g));
-        }
-      }
-      put("CUDA_VISIBLE_DEVICES", Join(ids, ","));
-      put("NIGHTSHIFT_GPUS", Join(ids, ","));
-    }
-    for (const auto& [k, v] : env.value()) put(k, v);
+  if (!env.ok()) return env.status();
+  auto put = [&](const std::string& k, const std::string& v) { spec.env.push_back(k + "=" + v); };
+  put("PATH", config_.path_env);
+  const char* home = ::getenv("HOME");
+  put("HOME", home ? home : "/");
+  const char* lang = ::getenv("LANG");
+  put("LANG", lang ? lang : "C.UTF-8");
+  const char* tz = ::getenv("TZ");
+  put("TZ", tz ? tz : "UTC");
+  put("TMPDIR", tmp_dir);
+  put("NIGHTSHIFT_RUN_ID", config_.run_id);
+  put("NIGHTSHIFT_STEP", step.id);
+  put("NIGHTSHIFT_TASK_ID", t.id);
+  put("NIGHTSHIFT_ATTEMPT", std::to_string(t.attempts));
+  put("NIGHTSHIFT_ATTEMPT_UID", spec.uid);
+  if (step.foreach.kind != spec::ForeachKind::kNone) put("NIGHTSHIFT_ITEM", t.item_value);
+  put("NIGHTSHIFT_OUTPUT_DIR", out_dir);
+  if (!ckpt.empty()) put("NIGHTSHIFT_CHECKPOINT_DIR", ckpt);
+  put("NIGHTSHIFT_PROGRESS_FILE", progress);
+  // What the step was given, so it can size its thread pools to it.
+  put("NIGHTSHIFT_CPUS", FormatDouble(step.resources.cpus));
+  put("NIGHTSHIFT_MEMORY_BYTES", std::to_string(step.resources.memory_bytes));
+  for (const auto& [name, value] : param_env_) put(name, value);
+  if (step.resources.gpus > 0) {
+    std::vector<std::string> ids;
+    for (int g : t.gpus) ids.push_back(std::to_string(g));
+    put("CUDA_VISIBLE_DEVICES", Join(ids, ","));
+    put("NIGHTSHIFT_GPUS", Join(ids, ","));
   }
+  for (const auto& [k, v] : env.value()) put(k, v);
+  return executor_->Submit(spec);
+}
 
-  Result<int64_t> pid = st.ok() ? executor_->Submit(spec) : Result<int64_t>(st);
-  if (!pid.ok()) {
-    for (int g : t.gpus) gpu_busy_[static_cast<size_t>(g)] = false;
-    t.gpus.clear();
-    Task::Attempt a;
-    a.n = t.attempts;
-    a.outcome = "failed";
-    a.started_at = a.finished_at = clock_->Now();
-    a.message = pid.status().message();
-    t.history.push_back(a);
-    AttemptResult r;
-    r.message = a.message;
-    NS_RETURN_IF_ERROR(SaveAttempt(t, &r, "failed"));
-    RemoveAttemptStaging(staging);
-    return FinishTask(t, "failed", pid.status().message());
+// Params as the step contract exports them: NIGHTSHIFT_PARAM_<NAME>, or, for a
+// value too big for an environment (a list of thousands of paths),
+// NIGHTSHIFT_PARAM_<NAME>_FILE naming a file in the run folder that holds it.
+Status Scheduler::PrepareParamEnv() {
+  param_env_.clear();
+  for (const auto& [name, value] : config_.params) {
+    std::string var = "NIGHTSHIFT_PARAM_" + ToUpper(name);
+    std::string text = value.type == spec::ParamType::kList ? DumpJson(json(value.list)) : value.scalar;
+    if (text.size() <= kMaxParamEnvBytes) {
+      param_env_.emplace_back(var, std::move(text));
+      continue;
+    }
+    std::string dir = run_dir_ + "/_params";
+    NS_RETURN_IF_ERROR(MakeDirs(dir));
+    std::string file = dir + "/" + name + (value.type == spec::ParamType::kList ? ".json" : ".txt");
+    NS_RETURN_IF_ERROR(WriteFileAtomic(file, text));
+    param_env_.emplace_back(var + "_FILE", file);
   }
-  t.handle = spec.id;
-  t.pid = pid.value();
-  running_[spec.id] = t.index;
-  free_.cpus -= step.resources.cpus;
-  free_.memory_bytes -= step.resources.memory_bytes;
-  free_.gpus -= step.resources.gpus;
-  t.status = "running";
-  NS_RETURN_IF_ERROR(SaveTask(t));
-  AttemptResult started;
-  started.pid = pid.value();
-  NS_RETURN_IF_ERROR(SaveAttempt(t, &started, "running"));
-  NS_RETURN_IF_ERROR(Event("attempt_started", &t, json{{"pid", pid.value()}}.dump()));
-  RunEvent e{RunEvent::Kind::kTaskStarted, step.id, t.id, t.item, t.attempts, "running"};
-  e.progress_file = progress;
-  observer_->OnEvent(e);
   return Status::Ok();
 }
 
@@ -613,6 +713,16 @@ Status Scheduler::HandleResult(const AttemptResult& r) {
   free_.gpus += step.resources.gpus;
   for (int g : t.gpus) gpu_busy_[static_cast<size_t>(g)] = false;
   t.gpus.clear();
+  if (t.slot >= 0) {
+    // The slot's scratch folder is reused: empty it if the attempt left files.
+    std::string tmp = SlotDir(t.slot);
+    auto left = ListDir(tmp);
+    if (left.ok() && !left.value().empty()) {
+      for (const auto& n : left.value()) (void)RemoveTree(tmp + "/" + n);
+    }
+    free_slots_.push_back(t.slot);
+    t.slot = -1;
+  }
 
   AttemptOutcome outcome = r.outcome;
   std::string message = r.message;
@@ -640,9 +750,6 @@ Status Scheduler::HandleResult(const AttemptResult& r) {
   recorded.message = message;
   if (recorded.pid == 0) recorded.pid = t.pid;
   NS_RETURN_IF_ERROR(SaveAttempt(t, &recorded, OutcomeName(outcome)));
-  NS_RETURN_IF_ERROR(Event("attempt_finished", &t,
-                           json{{"outcome", OutcomeName(outcome)}, {"exit_code", r.exit_code},
-                                {"signal", r.signal}, {"message", message}}.dump()));
 
   if (outcome == AttemptOutcome::kSucceeded) return FinishTask(t, "succeeded", "");
   if (outcome == AttemptOutcome::kCancelled || cancelling_) return FinishTask(t, "cancelled", message);
@@ -675,7 +782,6 @@ Status Scheduler::FinishTask(Task& t, const std::string& status, const std::stri
   t.finished_at = clock_->Now();
   if (!t.started_at) t.started_at = t.finished_at;
   NS_RETURN_IF_ERROR(SaveTask(t));
-  NS_RETURN_IF_ERROR(Event("task_finished", &t, json{{"status", status}, {"message", message}}.dump()));
   const spec::Step& step = pipeline_.steps[t.step];
   RunEvent e{RunEvent::Kind::kTaskFinished, step.id, t.id, t.item, t.attempts, status, message};
   e.duration_ms = t.finished_at - t.started_at;
@@ -704,72 +810,121 @@ Status Scheduler::CancelEverything() {
   return Status::Ok();
 }
 
+Status Scheduler::LoadPrevious() {
+  auto prev = store_->ListTasks(config_.run_id);
+  if (!prev.ok()) return prev.status();
+  auto attempts = store_->ListAttempts(config_.run_id);
+  if (!attempts.ok()) return attempts.status();
+  std::set<std::string> step_ids;
+  for (const auto& s : pipeline_.steps) step_ids.insert(s.id);
+  std::set<std::string> gone;  // steps removed from the pipeline since
+  for (const auto& row : prev.value()) {
+    if (!step_ids.count(row.step)) {
+      gone.insert(row.step);
+      continue;
+    }
+    previous_[row.task_id] = {row.status, row.fingerprint};
+    previous_attempts_[row.task_id] = std::max(previous_attempts_[row.task_id], row.attempts);
+  }
+  for (const auto& a : attempts.value()) {
+    std::string step = a.task_id.substr(0, a.task_id.find('/'));
+    if (!step_ids.count(step)) {
+      gone.insert(step);
+      continue;
+    }
+    // Attempt numbers are never reused: launches that were recorded but never
+    // finished (the engine was killed) count too.
+    previous_attempts_[a.task_id] = std::max(previous_attempts_[a.task_id], a.attempt);
+    AttemptRecord h;
+    h.n = a.attempt;
+    h.outcome = a.status;
+    h.exit_code = a.exit_code;
+    h.signal = a.signal;
+    h.started_at = a.started_at;
+    h.finished_at = a.finished_at;
+    h.max_rss_kb = a.max_rss_kb;
+    h.cpu_ms = a.cpu_ms;
+    h.message = a.message;
+    previous_history_[a.task_id].push_back(std::move(h));
+  }
+  // A step removed from the pipeline leaves neither rows nor outputs behind.
+  for (const auto& step : gone) {
+    writes_.push_back([this, step] { return store_->DeleteStep(config_.run_id, step); });
+    if (IsSafeStepName(step)) NS_RETURN_IF_ERROR(RemoveTree(config_.layout.StepDir(config_.run_id, step)));
+  }
+  return Status::Ok();
+}
+
+bool Scheduler::IsSafeStepName(const std::string& step) {
+  if (step.empty() || step[0] == '_' || step[0] == '.') return false;
+  for (char c : step)
+    if (c == '/' || c == '\0') return false;
+  return true;
+}
+
 Result<RunStatus> Scheduler::Run() {
   started_at_ = clock_->Now();
   const Layout& L = config_.layout;
   NS_RETURN_IF_ERROR(MakeDirs(L.LogsDir(config_.run_id)));
   if (config_.resume) {
     (void)RemoveTree(L.StagingDir(config_.run_id));
-    auto prev = store_->ListTasks(config_.run_id);
-    if (!prev.ok()) return prev.status();
-    for (const auto& row : prev.value()) {
-      previous_[row.task_id] = {row.status, row.fingerprint};
-      previous_attempts_[row.task_id] = row.attempts;
-    }
-    // Earlier attempts stay in run.json and _task.json.
-    auto attempts = store_->ListAttempts(config_.run_id);
-    if (!attempts.ok()) return attempts.status();
-    for (const auto& a : attempts.value()) {
-      AttemptRecord h;
-      h.n = a.attempt;
-      h.outcome = a.status;
-      h.exit_code = a.exit_code;
-      h.signal = a.signal;
-      h.started_at = a.started_at;
-      h.finished_at = a.finished_at;
-      h.max_rss_kb = a.max_rss_kb;
-      h.cpu_ms = a.cpu_ms;
-      h.message = a.message;
-      previous_history_[a.task_id].push_back(std::move(h));
-    }
+    NS_RETURN_IF_ERROR(LoadPrevious());
   }
   NS_RETURN_IF_ERROR(MakeDirs(L.StagingDir(config_.run_id)));
+  NS_RETURN_IF_ERROR(PrepareParamEnv());
   NS_RETURN_IF_ERROR(WriteRunJson("running"));
 
-  Status st = store_->Transaction([&]() -> Status {
-    for (size_t si : pipeline_.topo_order) {
-      if (pipeline_.steps[si].needs.empty() && steps_[si].phase == StepState::Phase::kWaiting) {
-        NS_RETURN_IF_ERROR(ExpandStep(si));
-      }
+  // Each round: take results, decide (buffering store writes), commit them in
+  // one transaction, then act (spawn). No I/O happens inside the transaction.
+  Status st = Status::Ok();
+  for (size_t si : pipeline_.topo_order) {
+    if (st.ok() && pipeline_.steps[si].needs.empty() && steps_[si].phase == StepState::Phase::kWaiting) {
+      st = ExpandStep(si);
     }
-    return LaunchReady();
-  });
+  }
+  if (st.ok()) st = LaunchReady();
+  if (st.ok()) st = Flush();
+  if (st.ok()) SpawnPending();
   while (st.ok()) {
     bool ready = false;
     for (const auto& ss : steps_) ready |= !ss.ready.empty();
-    if (running_.empty() && retry_heap_.empty() && (!ready || cancelling_)) break;
+    if (running_.empty() && retry_heap_.empty() && local_results_.empty() && (!ready || cancelling_)) break;
     TimeMs deadline = retry_heap_.empty() ? kForever : retry_heap_.top().first;
+    if (!local_results_.empty()) deadline = clock_->Now();
     std::deque<AttemptResult> results = events_->Wait(deadline);
+    while (!local_results_.empty()) {
+      results.push_back(local_results_.front());
+      local_results_.pop_front();
+    }
     bool cancel = events_->cancel_requested() && !cancelling_;
-    st = store_->Transaction([&]() -> Status {
-      if (cancel) NS_RETURN_IF_ERROR(CancelEverything());
-      for (const auto& r : results) NS_RETURN_IF_ERROR(HandleResult(r));
-      TimeMs now = clock_->Now();
-      while (!retry_heap_.empty() && retry_heap_.top().first <= now) {
-        size_t ti = retry_heap_.top().second;
-        retry_heap_.pop();
-        tasks_[ti]->status = "pending";
-        steps_[tasks_[ti]->step].ready.push_back(ti);
-      }
-      return LaunchReady();
-    });
+    if (cancel) st = CancelEverything();
+    for (const auto& r : results) {
+      if (st.ok()) st = HandleResult(r);
+    }
+    TimeMs now = clock_->Now();
+    while (st.ok() && !retry_heap_.empty() && retry_heap_.top().first <= now) {
+      size_t ti = retry_heap_.top().second;
+      retry_heap_.pop();
+      tasks_[ti]->status = "pending";
+      steps_[tasks_[ti]->step].ready.push_back(ti);
+    }
+    if (st.ok()) st = LaunchReady();
+    if (st.ok()) st = Flush();
+    if (st.ok()) SpawnPending();
   }
   if (!st.ok()) {
-    // The engine itself failed: stop what runs and report why.
+    // The engine itself failed: stop what runs and report why. Launches that
+    // were decided but not committed never start.
+    to_spawn_.clear();
     for (const auto& [handle, ti] : running_) executor_->Cancel(handle);
+    local_results_.clear();
     while (!running_.empty()) {
+      bool spawned = false;
+      for (const auto& [handle, ti] : running_) spawned |= tasks_[ti]->pid != 0;
+      if (!spawned) break;
       for (const auto& r : events_->Wait(kForever)) running_.erase(r.id);
     }
+    writes_.clear();
     (void)store_->UpdateRun(config_.run_id, "failed", clock_->Now(), st.message());
     return st;
   }
@@ -786,10 +941,9 @@ Result<RunStatus> Scheduler::Run() {
   }
   if (cancelling_) result = RunStatus::kCancelled;
   std::string status = RunStatusName(result);
-  NS_RETURN_IF_ERROR(store_->Transaction([&]() -> Status {
-    NS_RETURN_IF_ERROR(store_->UpdateRun(config_.run_id, status, clock_->Now(), ""));
-    return Event("run_finished", nullptr, json{{"status", status}}.dump());
-  }));
+  NS_RETURN_IF_ERROR(Event("run_finished", nullptr, DumpJson(json{{"status", status}})));
+  writes_.push_back([this, status] { return store_->UpdateRun(config_.run_id, status, clock_->Now(), ""); });
+  NS_RETURN_IF_ERROR(Flush());
   NS_RETURN_IF_ERROR(WriteRunJson(status));
   (void)RemoveTree(L.StagingDir(config_.run_id));
   if (result == RunStatus::kSucceeded) (void)RemoveTree(L.RunCheckpoints(config_.run_id));
@@ -814,12 +968,11 @@ std::string Scheduler::TaskJson(const Task& t) const {
                             {"max_rss_kb", a.max_rss_kb}, {"cpu_ms", a.cpu_ms},
                             {"message", a.message}});
   }
-  return json{{"task_id", t.id},         {"item", t.item},
+  return DumpJson(json{{"task_id", t.id},         {"item", t.item},
               {"status", t.status},      {"cached", t.status == "cached"},
               {"fingerprint", t.fingerprint}, {"argv", t.argv},
               {"started_at", t.started_at}, {"finished_at", t.finished_at},
-              {"attempts", attempts},    {"message", t.message}}
-      .dump();
+              {"attempts", attempts},    {"message", t.message}});
 }
 
 Status Scheduler::WriteTaskJson(size_t si) {
@@ -827,11 +980,11 @@ Status Scheduler::WriteTaskJson(size_t si) {
   const StepState& ss = steps_[si];
   std::string dir = config_.layout.StepDir(config_.run_id, step.id);
   NS_RETURN_IF_ERROR(MakeDirs(dir));
-  std::string out = "{\"step\":" + json(step.id).dump() + ",\"status\":" + json(ss.status).dump() +
-                    ",\"fingerprint\":" + json(ss.fingerprint).dump() +
+  std::string out = "{\"step\":" + DumpJson(json(step.id)) + ",\"status\":" + DumpJson(json(ss.status)) +
+                    ",\"fingerprint\":" + DumpJson(json(ss.fingerprint)) +
                     ",\"resources\":" +
-                    json{{"cpus", step.resources.cpus}, {"memory_bytes", step.resources.memory_bytes},
-                         {"gpus", step.resources.gpus}}.dump() +
+                    DumpJson(json{{"cpus", step.resources.cpus}, {"memory_bytes", step.resources.memory_bytes},
+                         {"gpus", step.resources.gpus}}) +
                     ",\"tasks\":[";
   bool first = true;
   for (size_t ti : ss.tasks) {
@@ -855,9 +1008,12 @@ Status Scheduler::WriteRunJson(const std::string& status) {
             {"finished_at", status == "running" ? 0 : clock_->Now()},
             {"capacity", {{"cpus", executor_->capacity().cpus},
                           {"memory_bytes", executor_->capacity().memory_bytes},
-                          {"gpus", executor_->capacity().gpus}}}};
+                          {"gpus", executor_->capacity().gpus}}},
+            // Counts no machine changes: SQL statements and transactions this
+            // engine ran against the store for the run (see bench/dag_overhead).
+            {"engine", {{"sql_statements", store_->statements()}, {"transactions", store_->transactions()}}}};
   for (auto it = head.begin(); it != head.end(); ++it) {
-    out += "  " + json(it.key()).dump() + ": " + it.value().dump() + ",\n";
+    out += "  " + DumpJson(json(it.key())) + ": " + DumpJson(it.value()) + ",\n";
   }
   out += "  \"steps\": [";
   for (size_t k = 0; k < pipeline_.topo_order.size(); ++k) {
@@ -874,8 +1030,8 @@ Status Scheduler::WriteRunJson(const std::string& status) {
             {"fingerprint", ss.fingerprint},  {"started_at", ss.started_at},
             {"finished_at", ss.finished_at},  {"tasks_total", ss.tasks.size()},
             {"tasks_succeeded", counts[0]},   {"tasks_cached", counts[1]},
-            {"tasks_failed", counts[2]},      {"cpu_ms", cpu}};
-    std::string s = sj.dump();
+            {"tasks_failed", counts[2]},      {"cpu_ms", cpu}, {"message", ss.error}};
+    std::string s = DumpJson(sj);
     s.pop_back();
     out += std::string(k ? "," : "") + "\n    " + s + ",\"tasks\":[";
     bool first = true;

@@ -14,6 +14,8 @@
 // cross-thread entry is EventQueue::RequestCancel().
 #pragma once
 
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <queue>
@@ -40,6 +42,9 @@ struct RunConfig {
   spec::ParamValues params;
   std::string path_env;  // PATH given to steps
   uint64_t seed = 0;     // for backoff jitter
+  // Tests only: the engine SIGKILLs itself right after its first spawn, to
+  // show that a launch is recorded before it happens.
+  bool fault_kill_after_spawn = false;
 };
 
 // What the CLI (or a server) is told as the run moves. Called on the scheduler's
@@ -99,7 +104,12 @@ class Scheduler {
   Result<std::string> Fingerprint(const spec::Step& step, const Task& t,
                                   const std::vector<std::pair<std::string, std::string>>& env);
   Status LaunchReady();
-  Status Launch(Task& t);
+  void SpawnPending();
+  Result<int64_t> Spawn(Task& t);
+  Status PrepareParamEnv();
+  Status LoadPrevious();
+  static bool IsSafeStepName(const std::string& step);
+  Status Flush();
   Status HandleResult(const AttemptResult& r);
   Status FinishTask(Task& t, const std::string& status, const std::string& message);
   Status OnStepDone(size_t step_index);
@@ -112,8 +122,10 @@ class Scheduler {
   std::string TaskJson(const Task& t) const;
   std::string OutputDirOf(const Task& t) const;
   std::string AttemptStaging(const Task& t) const;
+  std::string SlotDir(int slot) const;
   static void RemoveAttemptStaging(const std::string& staging);
   bool Fits(const spec::Resources& r) const;
+  bool FitsEmpty(const spec::Resources& r) const;
   int64_t Backoff(const spec::RetryPolicy& p, int attempt);
 
   const spec::Pipeline& pipeline_;
@@ -134,6 +146,18 @@ class Scheduler {
   std::map<std::string, int> previous_attempts_;
   std::map<std::string, std::vector<AttemptRecord>> previous_history_;
   std::map<std::string, std::string> input_hash_cache_;
+  // A param value longer than this is passed as NIGHTSHIFT_PARAM_<NAME>_FILE
+  // (Linux refuses any one environment string over 128 KiB).
+  static constexpr size_t kMaxParamEnvBytes = 32 * 1024;
+
+  // Store writes of the current round, applied by Flush in one transaction.
+  std::vector<std::function<Status()>> writes_;
+  std::vector<size_t> to_spawn_;                // decided and recorded, not yet spawned
+  std::deque<AttemptResult> local_results_;     // spawns that failed, handled next round
+  std::vector<std::pair<std::string, std::string>> param_env_;
+  std::vector<int> free_slots_;                 // scratch folders (TMPDIR) not in use
+  std::vector<bool> slot_made_;
+  int next_slot_ = 0;
   Capacity free_;
   std::vector<bool> gpu_busy_;
   uint64_t next_handle_ = 1;

@@ -27,9 +27,15 @@ const char* OutcomeName(AttemptOutcome o);
 
 struct AttemptSpec {
   uint64_t id = 0;  // the caller's handle, echoed in the result
+  // Unique across runs and attempts ("<run_id>/<task_id>/<attempt>"); the child
+  // and its descendants carry it as NIGHTSHIFT_ATTEMPT_UID, which is how the
+  // executor proves a process is this attempt's before it signals it.
+  std::string uid;
   std::vector<std::string> argv;  // argv[0] is resolved on the env's PATH
   std::vector<std::string> env;   // "NAME=value"; the whole environment of the child
   std::string cwd;
+  // Created on the first byte the attempt writes there: an attempt that prints
+  // nothing leaves no log file.
   std::string stdout_path;
   std::string stderr_path;
   double cpus = 1;

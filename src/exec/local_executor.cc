@@ -14,11 +14,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
+#include <set>
 #include <chrono>
 #include <cstring>
 #include <vector>
 
 #include "util/fs.h"
+#include "util/process.h"
 #include "util/strings.h"
 
 namespace ns {
@@ -45,6 +48,16 @@ int64_t SteadyMs() {
 }
 
 int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+// epoll keys: the kind in the top byte, an attempt id or a pid below.
+constexpr uint64_t kKeyWake = 0;
+constexpr uint64_t kKeyChild = 1ull << 56;
+constexpr uint64_t kKeyOut = 2ull << 56;
+constexpr uint64_t kKeyErr = 3ull << 56;
+constexpr uint64_t kKeyOrphan = 4ull << 56;
+constexpr uint64_t kKindMask = 0xffull << 56;
+
+constexpr char kUidVar[] = "NIGHTSHIFT_ATTEMPT_UID=";
 
 struct SpawnArgs {
   const char* program = nullptr;
@@ -107,10 +120,22 @@ pid_t Spawn(SpawnArgs* a) {
 
 }  // namespace
 
+// One output stream of a child: the read end of its pipe, and the log file
+// opened on the first byte.
+struct LogPipe {
+  int fd = -1;
+  int file = -1;
+  std::string path;
+  bool failed = false;  // the log file could not be written: drop the rest
+  bool splice_ok = true;
+};
+
 struct LocalExecutor::Child {
   uint64_t id = 0;
+  std::string uid;
   pid_t pid = 0;
   int pidfd = -1;
+  LogPipe out, err;
   int64_t started = 0;     // steady ms
   int64_t term_at = 0;     // steady ms when SIGTERM is due; 0: none
   int64_t kill_at = 0;     // steady ms when SIGKILL is due; 0: none
@@ -118,6 +143,56 @@ struct LocalExecutor::Child {
   bool timed_out = false;
   bool cancelled = false;
 };
+
+namespace {
+
+// Moves what the pipe holds into the log file, opening it on the first byte.
+// Returns false at end of file (every writer closed).
+bool DrainPipe(LogPipe* p) {
+  if (p->fd < 0) return false;
+  char buf[65536];
+  while (true) {
+    // splice moves pages from the pipe to the file without copying them here;
+    // it needs the file open, which waits for the first byte (read below).
+    if (p->file >= 0 && p->splice_ok) {
+      ssize_t n = ::splice(p->fd, nullptr, p->file, nullptr, 1 << 20, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+      if (n > 0) continue;
+      if (n == 0) return false;
+      if (errno == EAGAIN) return true;
+      if (errno == EINTR) continue;
+      p->splice_ok = false;  // this file system refuses splice: copy instead
+    }
+    ssize_t n = ::read(p->fd, buf, sizeof buf);
+    if (n == 0) return false;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno == EAGAIN;
+    }
+    if (p->file < 0 && !p->failed) {
+      p->file = ::open(p->path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (p->file < 0) p->failed = true;
+    }
+    for (ssize_t off = 0; p->file >= 0 && off < n;) {
+      ssize_t w = ::write(p->file, buf + off, static_cast<size_t>(n - off));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        p->failed = true;  // a full disk: keep draining so the step is not blocked
+        ::close(p->file);
+        p->file = -1;
+        break;
+      }
+      off += w;
+    }
+  }
+}
+
+void ClosePipe(LogPipe* p) {
+  if (p->fd >= 0) ::close(p->fd);
+  if (p->file >= 0) ::close(p->file);
+  p->fd = p->file = -1;
+}
+
+}  // namespace
 
 Capacity LocalExecutor::MachineCapacity() {
   Capacity c;
@@ -132,35 +207,102 @@ Capacity LocalExecutor::MachineCapacity() {
   return c;
 }
 
-LocalExecutor::LocalExecutor(ExecutorListener* listener, Capacity capacity)
-    : listener_(listener), capacity_(capacity) {
-  null_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+Result<std::unique_ptr<LocalExecutor>> LocalExecutor::Create(ExecutorListener* listener,
+                                                             Capacity capacity) {
+  std::unique_ptr<LocalExecutor> e(new LocalExecutor(listener, capacity));
+  e->null_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (e->null_fd_ < 0) return Status::FromErrno("cannot open /dev/null", errno);
+  e->epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (e->epoll_fd_ < 0) return Status::FromErrno("epoll_create1", errno);
+  e->wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (e->wake_fd_ < 0) return Status::FromErrno("eventfd", errno);
   struct epoll_event ev {};
   ev.events = EPOLLIN;
-  ev.data.u64 = 0;  // 0 is the wake fd; children use id + 1
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
-  monitor_ = std::thread([this] { MonitorLoop(); });
+  ev.data.u64 = kKeyWake;
+  if (::epoll_ctl(e->epoll_fd_, EPOLL_CTL_ADD, e->wake_fd_, &ev) != 0) {
+    return Status::FromErrno("epoll_ctl", errno);
+  }
+  // Descendants that leave the attempt's process group (setsid, daemons) are
+  // re-parented to the engine instead of init, so it can find and end them.
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    return Status::FromErrno("prctl(PR_SET_CHILD_SUBREAPER)", errno);
+  }
+  e->monitor_ = std::thread([p = e.get()] { p->MonitorLoop(); });
+  return e;
 }
 
+LocalExecutor::LocalExecutor(ExecutorListener* listener, Capacity capacity)
+    : listener_(listener), capacity_(capacity) {}
+
 LocalExecutor::~LocalExecutor() {
-  {
-    std::lock_guard<std::mutex> g(mu_);
-    stopping_ = true;
-    for (auto& [id, c] : children_) ::kill(-c->pid, SIGKILL);
+  if (monitor_.joinable()) {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      stopping_ = true;
+      for (auto& [id, c] : children_) ::kill(-c->pid, SIGKILL);
+    }
+    Wake();
+    monitor_.join();
   }
-  Wake();
-  monitor_.join();
-  ::close(epoll_fd_);
-  ::close(wake_fd_);
-  ::close(null_fd_);
+  // What the run's attempts left behind outside their groups ends with the run.
+  // Orphans are re-parented to us as their parents die, so look a few times.
+  for (int round = 0; round < 50; ++round) {
+    if (SweepOrphans(/*all=*/true) == 0 && round > 0) break;
+    ::usleep(20000);
+  }
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (null_fd_ >= 0) ::close(null_fd_);
 }
 
 void LocalExecutor::Wake() {
   uint64_t one = 1;
   ssize_t n = ::write(wake_fd_, &one, sizeof one);
   (void)n;
+}
+
+int LocalExecutor::SweepOrphans(bool all) {
+  std::vector<std::string> uids;
+  std::vector<pid_t> kids = ChildrenWithEnvPrefix(kUidVar, &uids);
+  std::set<std::string> live;
+  std::set<pid_t> leaders;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    for (const auto& [id, c] : children_) {
+      leaders.insert(c->pid);
+      if (!all) live.insert(c->uid);
+    }
+    if (!all) live.insert(starting_.begin(), starting_.end());
+  }
+  int killed = 0;
+  for (size_t i = 0; i < kids.size(); ++i) {
+    if (leaders.count(kids[i]) || live.count(uids[i])) continue;
+    // Ours: our child, carrying the uid of an attempt that has ended. Signal it
+    // through a pidfd checked again, so a reused pid is never hit.
+    int fd = PidfdOpen(kids[i]);
+    if (fd < 0) continue;
+    if (ProcessHasEnv(kids[i], kUidVar + uids[i])) {
+      ::syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
+      ++killed;
+    }
+    ::close(fd);
+  }
+  // Reap every child that is not an attempt's leader (those are reaped by the
+  // monitor loop with their rusage): killed orphans and daemons that exited.
+  while (true) {
+    siginfo_t si{};
+    if (::waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0) break;
+    bool leader;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      // A child being spawned is not in children_ yet: it may be the one.
+      leader = !starting_.empty();
+      for (const auto& [id, c] : children_) leader |= c->pid == si.si_pid;
+    }
+    if (leader) break;
+    ::waitpid(si.si_pid, nullptr, WNOHANG);
+  }
+  return killed;
 }
 
 Result<int64_t> LocalExecutor::Submit(const AttemptSpec& spec) {
@@ -182,15 +324,19 @@ Result<int64_t> LocalExecutor::Submit(const AttemptSpec& spec) {
     }
     program = it->second;
   }
-  int out_fd = ::open(spec.stdout_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (out_fd < 0) return Status::FromErrno("cannot open log " + spec.stdout_path, errno);
-  int err_fd = ::open(spec.stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (err_fd < 0) {
+  // stdout and stderr go through pipes that the monitor moves into the log
+  // files, so a silent attempt creates no files.
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) return Status::FromErrno("pipe", errno);
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
     int e = errno;
-    ::close(out_fd);
-    return Status::FromErrno("cannot open log " + spec.stderr_path, e);
+    ::close(out_pipe[0]);
+    ::close(out_pipe[1]);
+    return Status::FromErrno("pipe", e);
   }
-  int null_fd = null_fd_;
+  auto close_all = [&] {
+    for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) ::close(fd);
+  };
   // Everything the child needs is prepared before it exists: between clone and
   // execve it only makes system calls.
   std::vector<char*> argv;
@@ -199,45 +345,118 @@ Result<int64_t> LocalExecutor::Submit(const AttemptSpec& spec) {
   std::vector<char*> envp;
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  {
+    // Until it is in children_, the sweep must not take the new child for a
+    // leftover of an ended attempt.
+    std::lock_guard<std::mutex> g(mu_);
+    starting_.insert(spec.uid);
+  }
+  struct Unmark {
+    LocalExecutor* e;
+    const std::string& uid;
+    ~Unmark() {
+      std::lock_guard<std::mutex> g(e->mu_);
+      e->starting_.erase(uid);
+    }
+  } unmark{this, spec.uid};
   SpawnArgs args;
   args.program = program.c_str();
   args.argv = argv.data();
   args.envp = envp.data();
   args.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
-  args.fds[0] = null_fd;
-  args.fds[1] = out_fd;
-  args.fds[2] = err_fd;
+  args.fds[0] = null_fd_;
+  args.fds[1] = out_pipe[1];
+  args.fds[2] = err_pipe[1];
   args.parent = ::getpid();
   pid_t pid = Spawn(&args);
   int spawn_errno = errno;
-  ::close(out_fd);
-  ::close(err_fd);
-  if (pid < 0) return Status::FromErrno("cannot start '" + spec.argv[0] + "'", spawn_errno);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  out_pipe[1] = err_pipe[1] = -1;
+  if (pid < 0) {
+    close_all();
+    return Status::FromErrno("cannot start '" + spec.argv[0] + "'", spawn_errno);
+  }
   if (args.error != 0) {
     int status;
     ::waitpid(pid, &status, 0);
+    close_all();
+    if (args.error == E2BIG) return Status::Invalid(ArgListTooLong(spec));
     return Status::FromErrno("cannot start '" + spec.argv[0] + "'" +
                                  (args.cwd ? std::string(" in ") + args.cwd : ""),
                              args.error);
   }
-
   auto child = std::make_unique<Child>();
   child->id = spec.id;
+  child->uid = spec.uid;
   child->pid = pid;
   child->pidfd = PidfdOpen(pid);
+  child->out.fd = out_pipe[0];
+  child->out.path = spec.stdout_path;
+  child->err.fd = err_pipe[0];
+  child->err.path = spec.stderr_path;
   child->started = SteadyMs();
   child->grace_ms = spec.grace_ms;
   if (spec.timeout_ms > 0) child->term_at = child->started + spec.timeout_ms;
+  ::fcntl(child->out.fd, F_SETFL, O_NONBLOCK);
+  ::fcntl(child->err.fd, F_SETFL, O_NONBLOCK);
+  Status watched = Status::Ok();
   {
     std::lock_guard<std::mutex> g(mu_);
     struct epoll_event ev {};
     ev.events = EPOLLIN;
-    ev.data.u64 = spec.id + 1;
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, child->pidfd, &ev);
-    children_[spec.id] = std::move(child);
+    auto add = [&](int fd, uint64_t key) {
+      ev.data.u64 = key | spec.id;
+      if (watched.ok() && (fd < 0 || ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0)) {
+        watched = Status::FromErrno("cannot watch attempt process " + std::to_string(pid), errno);
+      }
+    };
+    add(child->pidfd, kKeyChild);
+    add(child->out.fd, kKeyOut);
+    add(child->err.fd, kKeyErr);
+    if (watched.ok()) children_[spec.id] = std::move(child);
+  }
+  if (!watched.ok()) {
+    // Without a pidfd in the epoll set its end would never be seen: end it now.
+    ::kill(-pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    if (child->pidfd >= 0) {
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, child->pidfd, nullptr);
+      ::close(child->pidfd);
+    }
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, child->out.fd, nullptr);
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, child->err.fd, nullptr);
+    ClosePipe(&child->out);
+    ClosePipe(&child->err);
+    return watched;
   }
   if (spec.timeout_ms > 0) Wake();
   return static_cast<int64_t>(pid);
+}
+
+std::string LocalExecutor::ArgListTooLong(const AttemptSpec& spec) {
+  // Name the culprits: the largest words of argv and of the environment.
+  std::vector<std::pair<size_t, std::string>> sizes;
+  size_t total = 0;
+  for (size_t i = 0; i < spec.argv.size(); ++i) {
+    total += spec.argv[i].size() + 1;
+    sizes.emplace_back(spec.argv[i].size(), "argument " + std::to_string(i) + " ('" +
+                                                spec.argv[i].substr(0, 40) +
+                                                (spec.argv[i].size() > 40 ? "...'" : "'") + ")");
+  }
+  for (const auto& e : spec.env) {
+    total += e.size() + 1;
+    sizes.emplace_back(e.size(), "environment variable " + e.substr(0, e.find('=')));
+  }
+  std::sort(sizes.rbegin(), sizes.rend());
+  std::string msg = "cannot start '" + spec.argv[0] + "': argument list too long (" +
+                    FormatBytes(static_cast<int64_t>(total)) + " in " +
+                    std::to_string(spec.argv.size()) + " arguments and " +
+                    std::to_string(spec.env.size()) + " variables; the largest: ";
+  for (size_t i = 0; i < sizes.size() && i < 3; ++i) {
+    msg += (i ? ", " : "") + sizes[i].second + " " + FormatBytes(static_cast<int64_t>(sizes[i].first));
+  }
+  return msg + "); pass big values in a file instead (a list param as a manifest, or env var)";
 }
 
 void LocalExecutor::Cancel(uint64_t id) {
@@ -282,19 +501,60 @@ void LocalExecutor::MonitorLoop() {
       if (stopping_) timeout = timeout < 0 ? 100 : std::min(timeout, 100);
     }
     int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout);
-    if (n < 0 && errno != EINTR) return;
+    if (n < 0 && errno != EINTR) {
+      // Nothing can be watched any more: end every attempt and report it, so
+      // the scheduler is never left waiting.
+      std::map<uint64_t, std::unique_ptr<Child>> all;
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        all.swap(children_);
+      }
+      for (auto& [id, c] : all) {
+        ::kill(-c->pid, SIGKILL);
+        ::waitpid(c->pid, nullptr, 0);
+        ClosePipe(&c->out);
+        ClosePipe(&c->err);
+        AttemptResult r;
+        r.id = id;
+        r.pid = c->pid;
+        r.outcome = AttemptOutcome::kLost;
+        r.message = std::string("the executor stopped watching processes: epoll_wait: ") + ::strerror(errno);
+        listener_->OnAttemptFinished(r);
+      }
+      return;
+    }
+    bool reaped = false;
     for (int i = 0; i < n; ++i) {
       uint64_t key = events[i].data.u64;
-      if (key == 0) {
+      uint64_t kind = key & kKindMask;
+      uint64_t id = key & ~kKindMask;
+      if (kind == kKeyWake) {
         uint64_t v;
         ssize_t r = ::read(wake_fd_, &v, sizeof v);
         (void)r;
         continue;
       }
+      if (kind == kKeyOut || kind == kKeyErr) {
+        // The monitor thread is the only one that touches a child's pipes.
+        Child* c = nullptr;
+        {
+          std::lock_guard<std::mutex> g(mu_);
+          auto it = children_.find(id);
+          if (it != children_.end()) c = it->second.get();
+        }
+        if (!c) continue;
+        LogPipe* p = kind == kKeyOut ? &c->out : &c->err;
+        if (!DrainPipe(p)) {
+          ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, p->fd, nullptr);
+          ClosePipe(p);
+        }
+        continue;
+      }
+      if (kind != kKeyChild) continue;
       std::unique_ptr<Child> c;
       {
         std::lock_guard<std::mutex> g(mu_);
-        auto it = children_.find(key - 1);
+        auto it = children_.find(id);
         if (it == children_.end()) continue;
         c = std::move(it->second);
         children_.erase(it);
@@ -309,6 +569,14 @@ void LocalExecutor::MonitorLoop() {
       ::close(c->pidfd);
       // Whatever the step left behind in its group ends with it.
       ::kill(-c->pid, SIGKILL);
+      // The log is complete before the result is reported.
+      for (LogPipe* p : {&c->out, &c->err}) {
+        if (p->fd < 0) continue;
+        DrainPipe(p);
+        ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, p->fd, nullptr);
+        ClosePipe(p);
+      }
+      reaped = true;
 
       AttemptResult r;
       r.id = c->id;
@@ -317,7 +585,10 @@ void LocalExecutor::MonitorLoop() {
       r.max_rss_kb = ru.ru_maxrss;
       r.cpu_ms = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
                  (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
-      if (WIFEXITED(status)) {
+      if (w < 0) {
+        r.outcome = AttemptOutcome::kLost;
+        r.message = std::string("cannot wait for the attempt's process: ") + ::strerror(errno);
+      } else if (WIFEXITED(status)) {
         r.exit_code = WEXITSTATUS(status);
         if (r.exit_code == 0) r.outcome = AttemptOutcome::kSucceeded;
         else if (r.exit_code == 75) r.outcome = AttemptOutcome::kRetryable;
@@ -338,8 +609,14 @@ void LocalExecutor::MonitorLoop() {
         r.outcome = AttemptOutcome::kTimedOut;
         r.message = "timed out after " + FormatDurationMs(r.duration_ms);
       }
+      if (c->out.failed || c->err.failed) {
+        r.message += std::string(r.message.empty() ? "" : "; ") + "could not write its log " +
+                     (c->out.failed ? c->out.path : c->err.path);
+      }
       listener_->OnAttemptFinished(r);
     }
+    // Descendants that left the group of an attempt that has ended.
+    if (reaped) SweepOrphans(/*all=*/false);
   }
 }
 

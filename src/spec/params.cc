@@ -135,7 +135,7 @@ std::string ParamValuesToJson(const ParamValues& values) {
     if (v.type == ParamType::kList) j[k] = v.list;
     else j[k] = v.scalar;
   }
-  return j.dump();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 

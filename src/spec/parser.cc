@@ -362,7 +362,7 @@ void ParseStep(Parser& p, const std::string& id, const YAML::Node& key, const YA
              "step ids match [a-z0-9][a-z0-9_-]* (they name folders under the run)");
   }
   if (!p.CheckMap(n, where, {"run", "shell", "script", "needs", "foreach", "resources", "env",
-                            "timeout", "grace", "retry", "cache", "description"})) {
+                            "timeout", "grace", "retry", "cache", "checkpoint", "description"})) {
     pl->steps.push_back(std::move(s));
     return;
   }
@@ -476,6 +476,7 @@ void ParseStep(Parser& p, const std::string& id, const YAML::Node& key, const YA
     p.ParseRetry(n["retry"], where, &s.retry);
   }
   if (n["cache"]) p.GetBool(n["cache"], "cache", &s.cache);
+  if (n["checkpoint"]) p.GetBool(n["checkpoint"], "checkpoint", &s.checkpoint);
   pl->steps.push_back(std::move(s));
 }
 

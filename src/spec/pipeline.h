@@ -85,6 +85,9 @@ struct Step {
   int64_t grace_ms = 10000;
   RetryPolicy retry;
   bool cache = true;
+  // The step can resume from a checkpoint: it gets NIGHTSHIFT_CHECKPOINT_DIR, a
+  // folder kept across its attempts (made only for such steps).
+  bool checkpoint = false;
 
   bool is_shell() const { return !shell.empty(); }
 };

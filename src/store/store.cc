@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <unistd.h>
+
 #include <cstring>
 
 namespace ns {
@@ -60,6 +62,10 @@ CREATE TABLE events(
   data TEXT NOT NULL);
 CREATE INDEX events_by_run ON events(run_id, id);
 )sql",
+    // 2: the engine that owns a run, as a ProcessIdentity ("host:pid:start:boot").
+    R"sql(
+ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);
@@ -110,9 +116,21 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Mode mode) {
   }
   sqlite3_busy_timeout(db, 30000);
   std::unique_ptr<Store> s(new Store(db));
-  Status st = s->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+  // Switching to WAL needs an exclusive lock for a moment and may return BUSY
+  // without calling the busy handler (two engines creating a fresh root at once):
+  // retry it, and the first migration, for as long as the busy timeout.
+  Status st;
+  for (int waited_ms = 0;; waited_ms += 10) {
+    st = s->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+    if (st.ok() || st.code() != StatusCode::kUnavailable || waited_ms >= 30000) break;
+    ::usleep(10000);
+  }
   if (!st.ok()) return Status::IoError("cannot open database " + path + ": " + st.message());
-  st = s->Migrate();
+  for (int waited_ms = 0;; waited_ms += 10) {
+    st = s->Migrate();
+    if (st.ok() || st.code() != StatusCode::kUnavailable || waited_ms >= 30000) break;
+    ::usleep(10000);
+  }
   if (!st.ok()) return Status::IoError("database " + path + ": " + st.message());
   return s;
 }
@@ -222,8 +240,14 @@ Status Store::Migrate() {
   int version = 0;
   {
     Stmt q(Prepare("PRAGMA user_version"));
-    if (!q.ok()) return Error("read schema version");
-    if (q.Step() == SQLITE_ROW) version = static_cast<int>(q.Int(0));
+    if (!q.ok()) {
+      int ec = sqlite3_errcode(db_);
+      if (ec == SQLITE_BUSY || ec == SQLITE_LOCKED) return Status::Unavailable("database is locked");
+      return Error("read schema version");
+    }
+    int rc = q.Step();
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return Status::Unavailable("database is locked");
+    if (rc == SQLITE_ROW) version = static_cast<int>(q.Int(0));
   }
   if (version > kSchemaVersion) {
     return Status::Invalid("schema version " + std::to_string(version) +
@@ -263,21 +287,24 @@ Status Store::Transaction(const std::function<Status()>& fn) {
   }
   st = Exec("COMMIT");
   if (!st.ok()) (void)Exec("ROLLBACK");
+  else ++transactions_;
   return st;
 }
 
 #define NS_STEP_DONE(stmt, what)                          \
   do {                                                    \
     if (!(stmt).ok()) return Error(what);                 \
+    ++statements_;                                        \
     if ((stmt).Step() != SQLITE_DONE) return Error(what); \
   } while (0)
 
 Status Store::InsertRun(const RunRow& r) {
   Stmt q(Prepare(
       "INSERT INTO runs(run_id,pipeline,pipeline_file,spec_hash,params,status,created_at,"
-      "finished_at,pid,host,message) VALUES(?,?,?,?,?,?,?,?,?,?,?)"));
+      "finished_at,pid,host,message,owner) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"));
   q.Bind(r.run_id).Bind(r.pipeline).Bind(r.pipeline_file).Bind(r.spec_hash).Bind(r.params_json)
-      .Bind(r.status).Bind(r.created_at).Bind(r.finished_at).Bind(r.pid).Bind(r.host).Bind(r.message);
+      .Bind(r.status).Bind(r.created_at).Bind(r.finished_at).Bind(r.pid).Bind(r.host).Bind(r.message)
+      .Bind(r.owner);
   NS_STEP_DONE(q, "insert run " + r.run_id);
   return Status::Ok();
 }
@@ -290,9 +317,11 @@ Status Store::UpdateRun(const std::string& run_id, const std::string& status, in
   return Status::Ok();
 }
 
-Status Store::SetRunOwner(const std::string& run_id, int64_t pid, const std::string& host) {
-  Stmt q(Prepare("UPDATE runs SET pid=?, host=?, status='running', finished_at=0, message='' WHERE run_id=?"));
-  q.Bind(pid).Bind(host).Bind(run_id);
+Status Store::SetRunOwner(const std::string& run_id, int64_t pid, const std::string& host,
+                          const std::string& owner, const std::string& params_json) {
+  Stmt q(Prepare("UPDATE runs SET pid=?, host=?, owner=?, params=?, status='running', finished_at=0, "
+                 "message='' WHERE run_id=?"));
+  q.Bind(pid).Bind(host).Bind(owner).Bind(params_json).Bind(run_id);
   NS_STEP_DONE(q, "update run " + run_id);
   return Status::Ok();
 }
@@ -311,9 +340,27 @@ Status Store::UpsertTask(const TaskRow& t) {
 }
 
 Status Store::DeleteTask(const std::string& run_id, const std::string& task_id) {
-  Stmt q(Prepare("DELETE FROM tasks WHERE run_id=? AND task_id=?"));
+  {
+    Stmt q(Prepare("DELETE FROM tasks WHERE run_id=? AND task_id=?"));
+    q.Bind(run_id).Bind(task_id);
+    NS_STEP_DONE(q, "delete task " + task_id);
+  }
+  Stmt q(Prepare("DELETE FROM attempts WHERE run_id=? AND task_id=?"));
   q.Bind(run_id).Bind(task_id);
-  NS_STEP_DONE(q, "delete task " + task_id);
+  NS_STEP_DONE(q, "delete attempts of " + task_id);
+  return Status::Ok();
+}
+
+Status Store::DeleteStep(const std::string& run_id, const std::string& step) {
+  {
+    Stmt q(Prepare("DELETE FROM tasks WHERE run_id=? AND step=?"));
+    q.Bind(run_id).Bind(step);
+    NS_STEP_DONE(q, "delete tasks of step " + step);
+  }
+  // Attempt rows name the task ("step" or "step/item"), not the step.
+  Stmt q(Prepare("DELETE FROM attempts WHERE run_id=? AND (task_id=? OR substr(task_id,1,?)=?)"));
+  q.Bind(run_id).Bind(step).Bind(static_cast<int64_t>(step.size() + 1)).Bind(step + "/");
+  NS_STEP_DONE(q, "delete attempts of step " + step);
   return Status::Ok();
 }
 
@@ -354,11 +401,13 @@ RunRow ReadRun(Stmt& q) {
   r.pid = q.Int(8);
   r.host = q.Text(9);
   r.message = q.Text(10);
+  r.owner = q.Text(11);
   return r;
 }
 
 constexpr const char* kRunCols =
-    "run_id,pipeline,pipeline_file,spec_hash,params,status,created_at,finished_at,pid,host,message";
+    "run_id,pipeline,pipeline_file,spec_hash,params,status,created_at,finished_at,pid,host,message,"
+    "owner";
 
 }  // namespace
 

@@ -33,6 +33,7 @@ struct RunRow {
   int64_t pid = 0;  // of the engine process driving the run
   std::string host;
   std::string message;
+  std::string owner;  // ProcessIdentity::ToString() of that engine; "" before schema 2
 };
 
 struct TaskRow {
@@ -76,7 +77,7 @@ struct EventRow {
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   enum class Mode {
     kReadWrite,  // creates the file if needed and migrates it to kSchemaVersion
@@ -100,9 +101,15 @@ class Store {
   Status InsertRun(const RunRow& r);
   Status UpdateRun(const std::string& run_id, const std::string& status, int64_t finished_at,
                    const std::string& message);
-  Status SetRunOwner(const std::string& run_id, int64_t pid, const std::string& host);
+  // Makes the calling engine the run's owner (status running again) and stores
+  // the params it runs with (a resume's -p values stay for the next resume).
+  Status SetRunOwner(const std::string& run_id, int64_t pid, const std::string& host,
+                     const std::string& owner, const std::string& params_json);
   Status UpsertTask(const TaskRow& t);
+  // Deletes a task's row and its attempts' rows.
   Status DeleteTask(const std::string& run_id, const std::string& task_id);
+  // Deletes every task and attempt row of a step (removed from the pipeline).
+  Status DeleteStep(const std::string& run_id, const std::string& step);
   Status UpsertAttempt(const AttemptRow& a);
   Status AppendEvent(const EventRow& e);
 
@@ -111,6 +118,11 @@ class Store {
   Result<std::vector<RunRow>> ListRuns(int limit);
   Result<std::vector<TaskRow>> ListTasks(const std::string& run_id);
   Result<std::vector<AttemptRow>> ListAttempts(const std::string& run_id);
+
+  // Statements and transactions that changed the database through this Store
+  // (BEGIN and COMMIT are not counted as statements).
+  int64_t statements() const { return statements_; }
+  int64_t transactions() const { return transactions_; }
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}
@@ -122,6 +134,8 @@ class Store {
 
   sqlite3* db_;  // owned
   std::vector<std::pair<const char*, sqlite3_stmt*>> stmts_;
+  int64_t statements_ = 0;
+  int64_t transactions_ = 0;
 };
 
 }  // namespace ns

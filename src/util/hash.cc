@@ -1,6 +1,7 @@
 #include "util/hash.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -40,11 +41,22 @@ std::string Hasher::HexDigest() {
 
 namespace {
 
-Status HashFileInto(const std::string& path, Hasher* h) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+Status HashFileInto(const std::string& path, Hasher* h, const std::function<bool()>& cancelled) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat on the open
+  // file decides, so a path swapped after a check is still caught.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return Status::FromErrno("cannot read " + path, errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::Invalid(path + " is not a regular file (a device, FIFO or socket); only files and folders can be inputs");
+  }
   std::vector<char> buf(1 << 20);
   while (true) {
+    if (cancelled && cancelled()) {
+      ::close(fd);
+      return Status::Cancelled("cancelled while hashing " + path);
+    }
     ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -61,23 +73,24 @@ Status HashFileInto(const std::string& path, Hasher* h) {
 
 }  // namespace
 
-Result<std::string> HashPath(const std::string& path) {
+Result<std::string> HashPath(const std::string& path, const std::function<bool()>& cancelled) {
   Hasher h;
   if (IsDirectory(path)) {
     std::vector<std::string> files;
     std::error_code ec;
     for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
          !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-      if (it->is_regular_file()) files.push_back(it->path().string());
+      // Only regular files count: devices, FIFOs and sockets inside are skipped.
+      if (it->is_regular_file(ec)) files.push_back(it->path().string());
     }
     if (ec) return Status::IoError("cannot read folder " + path + ": " + ec.message());
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {
       h.Add(f.substr(path.size()));
-      NS_RETURN_IF_ERROR(HashFileInto(f, &h));
+      NS_RETURN_IF_ERROR(HashFileInto(f, &h, cancelled));
     }
   } else {
-    NS_RETURN_IF_ERROR(HashFileInto(path, &h));
+    NS_RETURN_IF_ERROR(HashFileInto(path, &h, cancelled));
   }
   return h.HexDigest();
 }

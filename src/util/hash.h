@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -26,7 +27,10 @@ class Hasher {
   void* state_;  // XXH3_state_t*, owned
 };
 
-// Hash of a file's bytes, or of a folder's tree (relative names and contents).
-Result<std::string> HashPath(const std::string& path);
+// Hash of a regular file's bytes, or of a folder's tree (relative names and
+// contents of its regular files). Anything else (a device, a FIFO) is an
+// Invalid error, never read. `cancelled`, when given, is asked between chunks
+// of 1 MiB; when it says so the result is a Cancelled error.
+Result<std::string> HashPath(const std::string& path, const std::function<bool()>& cancelled = {});
 
 }  // namespace ns

@@ -27,6 +27,7 @@ std::optional<int64_t> ParseDurationMs(std::string_view s);
 // "512MiB", "2GiB", "1G", "100M", "1024" (bytes) -> bytes.
 std::optional<int64_t> ParseMemoryBytes(std::string_view s);
 std::string FormatDurationMs(int64_t ms);  // "1.2s", "3m04s", "1h02m"
+std::string FormatDouble(double v);  // "%g": 1, 0.5, 2.25
 std::string FormatBytes(int64_t bytes);    // "1.5 GiB"
 
 }  // namespace ns

@@ -14,6 +14,7 @@ steps:
     script: |
       v=$(cat "$NIGHTSHIFT_ITEM")
       echo $((v * v)) > sq.txt
+      echo "squared $v"
       echo "progress 1 done $v" >> "$NIGHTSHIFT_PROGRESS_FILE"
   sum:
     needs: [square]
@@ -34,6 +35,7 @@ assert_file $d/square/_task.json
 assert_file $d/run.json
 assert_file $d/pipeline.yaml
 assert_file $d/_logs/square.part7.1.out
+assert_no_file $d/_logs/square.part7.1.err  # nothing on stderr: no file (logs are created on the first byte)
 python3 - "$d/run.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -12,6 +12,7 @@ steps:
       if [ "$n" -lt 2 ]; then echo "not yet" >&2; exit 75; fi
       echo ok > out.txt
     retry: {max_attempts: 3, backoff: 100ms}
+    checkpoint: true
 YAML
 capture ns run p.yaml --root root --plain
 assert_eq "$rc" 0 "$out"

@@ -354,6 +354,9 @@ steps:
   a:
     run: prog --name ${params.name}
     env: {MINE: "${run.id}-x"}
+    checkpoint: true
+  b:
+    run: prog
 )";
   ::setenv("SECRET_FROM_SHELL", "leak", 1);
   RunPipeline(spec, [](const AttemptSpec&) { return Ok(); });
@@ -366,7 +369,16 @@ steps:
   EXPECT_EQ(EnvOf(s, "NIGHTSHIFT_ATTEMPT"), "1");
   EXPECT_EQ(EnvOf(s, "NIGHTSHIFT_PARAM_NAME"), "a b; echo pwned");
   EXPECT_EQ(EnvOf(s, "NIGHTSHIFT_CHECKPOINT_DIR"), root_ + "/checkpoints/run1/a");
-  EXPECT_NE(EnvOf(s, "TMPDIR").find("/_staging/a.1.tmp"), std::string::npos);
+  EXPECT_EQ(EnvOf(s, "NIGHTSHIFT_ATTEMPT_UID"), "run1/a/1");
+  // TMPDIR is the scratch folder of the attempt's slot, reused by later attempts.
+  EXPECT_NE(EnvOf(s, "TMPDIR").find("/_staging/tmp."), std::string::npos);
+  // A step that does not declare `checkpoint: true` gets no checkpoint folder.
+  const AttemptSpec* b = nullptr;
+  for (const auto& x : exec_->submitted)
+    if (EnvOf(x, "NIGHTSHIFT_STEP") == "b") b = &x;
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(EnvOf(*b, "NIGHTSHIFT_CHECKPOINT_DIR"), "");
+  EXPECT_FALSE(PathExists(root_ + "/checkpoints/run1/b"));
   EXPECT_EQ(EnvOf(s, "SECRET_FROM_SHELL"), "");
   EXPECT_EQ(EnvOf(s, "NIGHTSHIFT_CPUS"), "1");
   EXPECT_EQ(s.cwd, EnvOf(s, "NIGHTSHIFT_OUTPUT_DIR"));
