@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ns::spec {
@@ -37,5 +38,13 @@ class Diagnostics {
   std::string file_;
   std::vector<Diagnostic> items_;
 };
+
+// User text quoted in a message: as is up to 80 characters, else its start and
+// the length, so that a 100,000-character name gives a readable diagnostic.
+inline std::string Excerpt(std::string_view s) {
+  constexpr size_t kMax = 80;
+  if (s.size() <= kMax) return std::string(s);
+  return std::string(s.substr(0, 40)) + "... (" + std::to_string(s.size()) + " characters)";
+}
 
 }  // namespace ns::spec

@@ -4,10 +4,14 @@
 
 #include <algorithm>
 #include <cctype>
-#include <functional>
-#include <regex>
+#include <filesystem>
+#include <new>
 #include <set>
+#include <string_view>
+#include <tuple>
 
+#include "spec/limits.h"
+#include "spec/yaml_loader.h"
 #include "util/fs.h"
 #include "util/hash.h"
 #include "util/strings.h"
@@ -54,17 +58,61 @@ std::string Diagnostics::Format() const {
 
 namespace {
 
-const std::regex& StepIdRe() {
-  static const std::regex re("[a-z0-9][a-z0-9_-]*");
-  return re;
+// Names are checked by hand, not with std::regex: libstdc++'s regex recurses once
+// per character and overflows the stack on long input.
+bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsLetter(char c) { return IsLower(c) || (c >= 'A' && c <= 'Z'); }
+
+// [a-z0-9][a-z0-9_-]*
+bool IsStepId(std::string_view s) {
+  if (s.empty() || !(IsLower(s[0]) || IsDigit(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return IsLower(c) || IsDigit(c) || c == '_' || c == '-'; });
 }
-const std::regex& ParamNameRe() {
-  static const std::regex re("[a-z_][a-z0-9_]*");
-  return re;
+// [a-z_][a-z0-9_]*
+bool IsParamName(std::string_view s) {
+  if (s.empty() || !(IsLower(s[0]) || s[0] == '_')) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return IsLower(c) || IsDigit(c) || c == '_'; });
 }
-const std::regex& EnvNameRe() {
-  static const std::regex re("[A-Za-z_][A-Za-z0-9_]*");
-  return re;
+// [A-Za-z_][A-Za-z0-9_]*
+bool IsEnvName(std::string_view s) {
+  if (s.empty() || !(IsLetter(s[0]) || s[0] == '_')) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return IsLetter(c) || IsDigit(c) || c == '_'; });
+}
+
+bool IsRegexSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+// The first template in a shell script, as "${params." (also "${steps.", "${run.",
+// "${pipeline.", "${item}"; blanks may follow "${"), or "" if none. Linear.
+std::string FindTemplateInScript(std::string_view s) {
+  static constexpr std::string_view kPrefixes[] = {"params.", "steps.", "run.", "pipeline."};
+  for (size_t i = s.find("${"); i != std::string_view::npos; i = s.find("${", i + 2)) {
+    size_t j = i + 2;
+    while (j < s.size() && IsRegexSpace(s[j])) ++j;
+    std::string_view rest = s.substr(j);
+    for (std::string_view p : kPrefixes)
+      if (StartsWith(rest, p)) return "${" + std::string(p);
+    if (StartsWith(rest, "item")) {
+      size_t k = j + 4;
+      while (k < s.size() && IsRegexSpace(s[k])) ++k;
+      if (k < s.size() && s[k] == '}') return "${item}";
+    }
+  }
+  return "";
+}
+
+// At most `max` names joined with ", ", then how many there are in all.
+std::string ListSome(const std::vector<std::string>& names, size_t max = 10) {
+  std::vector<std::string> some;
+  for (size_t k = 0; k < names.size() && k < max; ++k) some.push_back(Excerpt(names[k]));
+  std::string out = Join(some, ", ");
+  if (names.size() > max) out += ", ... (" + std::to_string(names.size()) + " in all)";
+  return out;
 }
 
 SourcePos Pos(const YAML::Node& n) {
@@ -80,10 +128,79 @@ const char* KindName(const YAML::Node& n) {
   return "a scalar";
 }
 
+// The values of a mapping by key, read once. yaml-cpp's operator[] searches the
+// mapping and builds a std::stringstream for every missing key, which made a
+// 30,000-step file spend a second on lookups of optional keys.
+class Fields {
+ public:
+  explicit Fields(const YAML::Node& map) {
+    if (!map.IsMap()) return;
+    for (auto it = map.begin(); it != map.end(); ++it)
+      if (it->first.IsScalar()) items_.emplace_back(it->first.Scalar(), it->second);
+  }
+  // The value of the first `key`, as yaml-cpp's operator[]; an undefined node
+  // (false in a condition) if there is none.
+  const YAML::Node& operator[](std::string_view key) const {
+    for (const auto& [k, v] : items_)
+      if (k == key) return v;
+    return Missing();
+  }
+
+ private:
+  static const YAML::Node& Missing() {
+    static const YAML::Node kMissing =
+        static_cast<const YAML::Node&>(YAML::Node(YAML::NodeType::Map))["-"];
+    return kMissing;
+  }
+  std::vector<std::pair<std::string, YAML::Node>> items_;
+};
+
 // One parse: the diagnostics sink plus typed getters that report as they go.
 class Parser {
  public:
   explicit Parser(Diagnostics* d) : d_(d) {}
+
+  // DidYouMean within a budget of edit-distance work for the whole file, so that
+  // thousands of misspelt names among thousands of steps stay fast; names longer
+  // than any valid name are not compared.
+  std::optional<std::string> Suggest(std::string_view word,
+                                     const std::vector<std::string>& candidates) {
+    if (word.size() > kMaxNameLength) return std::nullopt;
+    std::optional<std::string> best;
+    size_t best_d = SIZE_MAX;
+    for (const auto& c : candidates) {
+      if (c.size() > kMaxNameLength) continue;
+      size_t cost = (word.size() + 1) * (c.size() + 1);
+      if (cost > suggest_budget_) return std::nullopt;
+      suggest_budget_ -= cost;
+      size_t d = EditDistance(word, c);
+      if (d < best_d) {
+        best_d = d;
+        best = c;
+      }
+    }
+    // As DidYouMean (util/strings.h): close enough to be a likely typo.
+    size_t limit = std::max<size_t>(2, word.size() / 3);
+    if (best && best_d <= limit && best_d < word.size()) return best;
+    return std::nullopt;
+  }
+
+  // Reports a name longer than kMaxNameLength or not of the form `valid` checks.
+  bool CheckName(const YAML::Node& key, const std::string& what, const std::string& name,
+                 bool valid, const std::string& hint) {
+    if (name.size() > kMaxNameLength) {
+      d_->Error(Pos(key),
+                what + " '" + Excerpt(name) + "' is longer than " + std::to_string(kMaxNameLength) +
+                    " characters",
+                "use a shorter name");
+      return false;
+    }
+    if (!valid) {
+      d_->Error(Pos(key), "invalid " + what + " '" + Excerpt(name) + "'", hint);
+      return false;
+    }
+    return true;
+  }
 
   // Reports unknown and duplicate keys of a mapping. Returns false if not a map.
   bool CheckMap(const YAML::Node& n, const std::string& what,
@@ -96,14 +213,14 @@ class Parser {
     for (auto it = n.begin(); it != n.end(); ++it) {
       std::string key = it->first.Scalar();
       if (!seen.insert(key).second) {
-        d_->Error(Pos(it->first), "duplicate key '" + key + "' in " + what,
+        d_->Error(Pos(it->first), "duplicate key '" + Excerpt(key) + "' in " + what,
                   "remove one of the two");
         continue;
       }
       if (allowed.empty()) continue;
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        auto dym = DidYouMean(key, allowed);
-        d_->Error(Pos(it->first), "unknown key '" + key + "' in " + what,
+        auto dym = Suggest(key, allowed);
+        d_->Error(Pos(it->first), "unknown key '" + Excerpt(key) + "' in " + what,
                   dym ? "did you mean '" + *dym + "'?" : "allowed keys: " + Join(allowed, ", "));
       }
     }
@@ -122,7 +239,8 @@ class Parser {
   bool GetInt(const YAML::Node& n, const std::string& what, int64_t* out, int64_t min) {
     long long v = 0;
     if (!n.IsScalar() || !YAML::convert<long long>::decode(n, v)) {
-      d_->Error(Pos(n), what + " must be an integer, found '" + (n.IsScalar() ? n.Scalar() : KindName(n)) + "'");
+      d_->Error(Pos(n), what + " must be an integer, found '" +
+                            (n.IsScalar() ? Excerpt(n.Scalar()) : KindName(n)) + "'");
       return false;
     }
     if (v < min) {
@@ -136,7 +254,8 @@ class Parser {
   bool GetNumber(const YAML::Node& n, const std::string& what, double* out) {
     double v = 0;
     if (!n.IsScalar() || !YAML::convert<double>::decode(n, v)) {
-      d_->Error(Pos(n), what + " must be a number, found '" + (n.IsScalar() ? n.Scalar() : KindName(n)) + "'");
+      d_->Error(Pos(n), what + " must be a number, found '" +
+                            (n.IsScalar() ? Excerpt(n.Scalar()) : KindName(n)) + "'");
       return false;
     }
     *out = v;
@@ -145,7 +264,8 @@ class Parser {
 
   bool GetBool(const YAML::Node& n, const std::string& what, bool* out) {
     if (!n.IsScalar() || !YAML::convert<bool>::decode(n, *out)) {
-      d_->Error(Pos(n), what + " must be true or false, found '" + (n.IsScalar() ? n.Scalar() : KindName(n)) + "'");
+      d_->Error(Pos(n), what + " must be true or false, found '" +
+                            (n.IsScalar() ? Excerpt(n.Scalar()) : KindName(n)) + "'");
       return false;
     }
     return true;
@@ -156,7 +276,7 @@ class Parser {
     if (!GetString(n, what, &s)) return false;
     auto v = ParseDurationMs(s);
     if (!v) {
-      d_->Error(Pos(n), what + ": bad duration '" + s + "'",
+      d_->Error(Pos(n), what + ": bad duration '" + Excerpt(s) + "'",
                 "use a number with a unit: 500ms, 30s, 5m, 1h30m");
       return false;
     }
@@ -164,8 +284,9 @@ class Parser {
     return true;
   }
 
-  void ParseResources(const YAML::Node& n, const std::string& where, Resources* r) {
-    if (!CheckMap(n, "resources of " + where, {"cpus", "memory", "gpus"})) return;
+  void ParseResources(const YAML::Node& node, const std::string& where, Resources* r) {
+    if (!CheckMap(node, "resources of " + where, {"cpus", "memory", "gpus"})) return;
+    Fields n(node);
     if (n["cpus"]) {
       double c;
       if (GetNumber(n["cpus"], "resources.cpus", &c)) {
@@ -178,7 +299,7 @@ class Parser {
       if (GetString(n["memory"], "resources.memory", &s)) {
         auto b = ParseMemoryBytes(s);
         if (!b) {
-          d_->Error(Pos(n["memory"]), "resources.memory: bad size '" + s + "'",
+          d_->Error(Pos(n["memory"]), "resources.memory: bad size '" + Excerpt(s) + "'",
                     "use a number with a unit: 512MiB, 2GiB, 1G");
         } else {
           r->memory_bytes = *b;
@@ -191,8 +312,10 @@ class Parser {
     }
   }
 
-  void ParseRetry(const YAML::Node& n, const std::string& where, RetryPolicy* r) {
-    if (!CheckMap(n, "retry of " + where, {"max_attempts", "backoff", "max_backoff", "on"})) return;
+  void ParseRetry(const YAML::Node& node, const std::string& where, RetryPolicy* r) {
+    if (!CheckMap(node, "retry of " + where, {"max_attempts", "backoff", "max_backoff", "on"}))
+      return;
+    Fields n(node);
     if (n["max_attempts"]) {
       int64_t v;
       if (GetInt(n["max_attempts"], "retry.max_attempts", &v, 1)) r->max_attempts = static_cast<int>(v);
@@ -214,8 +337,8 @@ class Parser {
         if (!GetString(x, "retry.on", &s)) continue;
         auto it = std::find(kNames.begin(), kNames.end(), s);
         if (it == kNames.end()) {
-          auto dym = DidYouMean(s, kNames);
-          d_->Error(Pos(x), "unknown outcome '" + s + "' in retry.on",
+          auto dym = Suggest(s, kNames);
+          d_->Error(Pos(x), "unknown outcome '" + Excerpt(s) + "' in retry.on",
                     dym ? "did you mean '" + *dym + "'?" : "use: " + Join(kNames, ", "));
           continue;
         }
@@ -225,13 +348,14 @@ class Parser {
     }
   }
 
-  void ParseEnv(const YAML::Node& n, const std::string& where, std::vector<EnvVar>* env) {
+  // `scope` keys env_pos_: "defaults" or "step 'ID'".
+  void ParseEnv(const YAML::Node& n, const std::string& where, const std::string& scope,
+                std::vector<EnvVar>* env) {
     if (!CheckMap(n, "env of " + where, {})) return;
     for (auto it = n.begin(); it != n.end(); ++it) {
       std::string name = it->first.Scalar();
-      if (!std::regex_match(name, EnvNameRe())) {
-        d_->Error(Pos(it->first), "invalid environment variable name '" + name + "'",
-                  "use letters, digits and _; not starting with a digit");
+      if (!CheckName(it->first, "environment variable name", name, IsEnvName(name),
+                     "use letters, digits and _; not starting with a digit")) {
         continue;
       }
       if (StartsWith(name, "NIGHTSHIFT_")) {
@@ -249,12 +373,13 @@ class Parser {
       auto existing = std::find_if(env->begin(), env->end(), [&](const EnvVar& e) { return e.name == name; });
       if (existing != env->end()) *existing = std::move(v);
       else env->push_back(std::move(v));
-      env_pos_[where + "/" + name] = Pos(it->second);
+      env_pos_[scope + "/" + name] = Pos(it->second);
     }
   }
 
   Diagnostics* d_;
   std::map<std::string, SourcePos> env_pos_;
+  size_t suggest_budget_ = 50'000'000;  // about 0.1 s of EditDistance
 };
 
 struct Defaults {
@@ -266,25 +391,26 @@ struct Defaults {
   bool cache = true;
 };
 
-void ParseParam(Parser& p, const std::string& name, const YAML::Node& key, const YAML::Node& n,
+void ParseParam(Parser& p, const std::string& name, const YAML::Node& key, const YAML::Node& node,
                 Pipeline* pl) {
   Diagnostics* d = p.d_;
   Param prm;
   prm.name = name;
   prm.pos = Pos(key);
-  if (!std::regex_match(name, ParamNameRe())) {
-    d->Error(Pos(key), "invalid param name '" + name + "'",
-             "use lower-case letters, digits and _ (it becomes NIGHTSHIFT_PARAM_" + ToUpper(name) + ")");
-  }
-  if (!p.CheckMap(n, "param '" + name + "'", {"type", "default", "required", "description"})) return;
+  p.CheckName(
+      key, "param name", name, IsParamName(name),
+      "use lower-case letters, digits and _ (it becomes NIGHTSHIFT_PARAM_" + ToUpper(name) + ")");
+  std::string where = "param '" + Excerpt(name) + "'";
+  if (!p.CheckMap(node, where, {"type", "default", "required", "description"})) return;
+  Fields n(node);
   static const std::vector<std::string> kTypes = {"string", "int", "number", "bool", "path", "list"};
   if (n["type"]) {
     std::string t;
     if (p.GetString(n["type"], "type", &t)) {
       auto it = std::find(kTypes.begin(), kTypes.end(), t);
       if (it == kTypes.end()) {
-        auto dym = DidYouMean(t, kTypes);
-        d->Error(Pos(n["type"]), "unknown type '" + t + "' for param '" + name + "'",
+        auto dym = p.Suggest(t, kTypes);
+        d->Error(Pos(n["type"]), "unknown type '" + Excerpt(t) + "' for " + where,
                  dym ? "did you mean '" + *dym + "'?" : "use one of: " + Join(kTypes, ", "));
       } else {
         prm.type = static_cast<ParamType>(it - kTypes.begin());
@@ -295,7 +421,7 @@ void ParseParam(Parser& p, const std::string& name, const YAML::Node& key, const
   if (n["description"]) p.GetString(n["description"], "description", &prm.description);
   if (n["default"]) {
     const YAML::Node& dv = n["default"];
-    std::string what = "default of param '" + name + "'";
+    std::string what = "default of " + where;
     prm.has_default = true;
     switch (prm.type) {
       case ParamType::kList:
@@ -328,23 +454,24 @@ void ParseParam(Parser& p, const std::string& name, const YAML::Node& key, const
     }
   }
   if (prm.required && prm.has_default) {
-    d->Error(prm.pos, "param '" + name + "' is required and has a default",
-             "drop 'required' or the default");
+    d->Error(prm.pos, where + " is required and has a default", "drop 'required' or the default");
   }
   pl->params.push_back(std::move(prm));
 }
 
-void ParseDefaults(Parser& p, const YAML::Node& n, Defaults* def) {
-  if (!p.CheckMap(n, "defaults", {"resources", "retry", "timeout", "grace", "env", "cache"})) return;
+void ParseDefaults(Parser& p, const YAML::Node& node, Defaults* def) {
+  if (!p.CheckMap(node, "defaults", {"resources", "retry", "timeout", "grace", "env", "cache"}))
+    return;
+  Fields n(node);
   if (n["resources"]) p.ParseResources(n["resources"], "defaults", &def->resources);
   if (n["retry"]) p.ParseRetry(n["retry"], "defaults", &def->retry);
   if (n["timeout"]) p.GetDuration(n["timeout"], "timeout", &def->timeout_ms);
   if (n["grace"]) p.GetDuration(n["grace"], "grace", &def->grace_ms);
-  if (n["env"]) p.ParseEnv(n["env"], "defaults", &def->env);
+  if (n["env"]) p.ParseEnv(n["env"], "defaults", "defaults", &def->env);
   if (n["cache"]) p.GetBool(n["cache"], "cache", &def->cache);
 }
 
-void ParseStep(Parser& p, const std::string& id, const YAML::Node& key, const YAML::Node& n,
+void ParseStep(Parser& p, const std::string& id, const YAML::Node& key, const YAML::Node& node,
                const Defaults& def, Pipeline* pl) {
   Diagnostics* d = p.d_;
   Step s;
@@ -356,16 +483,16 @@ void ParseStep(Parser& p, const std::string& id, const YAML::Node& key, const YA
   s.grace_ms = def.grace_ms;
   s.env = def.env;
   s.cache = def.cache;
-  std::string where = "step '" + id + "'";
-  if (!std::regex_match(id, StepIdRe())) {
-    d->Error(Pos(key), "invalid step id '" + id + "'",
-             "step ids match [a-z0-9][a-z0-9_-]* (they name folders under the run)");
-  }
-  if (!p.CheckMap(n, where, {"run", "shell", "script", "needs", "foreach", "resources", "env",
-                            "timeout", "grace", "retry", "cache", "checkpoint", "description"})) {
+  std::string where = "step '" + Excerpt(id) + "'";
+  p.CheckName(key, "step id", id, IsStepId(id),
+              "step ids match [a-z0-9][a-z0-9_-]* (they name folders under the run)");
+  if (!p.CheckMap(node, where,
+                  {"run", "shell", "script", "needs", "foreach", "resources", "env", "timeout",
+                   "grace", "retry", "cache", "checkpoint", "description"})) {
     pl->steps.push_back(std::move(s));
     return;
   }
+  Fields n(node);
   if (n["description"]) p.GetString(n["description"], "description", &s.description);
   bool has_run = static_cast<bool>(n["run"]);
   bool has_script = static_cast<bool>(n["script"]);
@@ -411,13 +538,13 @@ void ParseStep(Parser& p, const std::string& id, const YAML::Node& key, const YA
     s.shell = "bash";
     if (n["shell"]) p.GetString(n["shell"], "shell", &s.shell);
     p.GetString(n["script"], "script", &s.script);
-    static const std::regex kTemplateInScript(R"(\$\{\s*(params\.|steps\.|item\s*\}|run\.|pipeline\.))");
-    std::smatch m;
-    if (std::regex_search(s.script, m, kTemplateInScript)) {
-      d->Error(Pos(n["script"]),
-               where + ": templates are not substituted inside a script (found '" + m.str(0) + "...')",
-               "pass values through env (env: {VIDEO: \"${params.video}\"}) and read \"$VIDEO\" in the "
-               "script; parameters are also in $NIGHTSHIFT_PARAM_<NAME>");
+    std::string found = FindTemplateInScript(s.script);
+    if (!found.empty()) {
+      d->Error(
+          Pos(n["script"]),
+          where + ": templates are not substituted inside a script (found '" + found + "...')",
+          "pass values through env (env: {VIDEO: \"${params.video}\"}) and read \"$VIDEO\" in the "
+          "script; parameters are also in $NIGHTSHIFT_PARAM_<NAME>");
     }
   }
   if (n["needs"]) {
@@ -457,19 +584,21 @@ void ParseStep(Parser& p, const std::string& id, const YAML::Node& key, const YA
           s.foreach.pattern = t->parts[1].literal.substr(1);
           for (const auto& comp : Split(s.foreach.pattern, '/')) {
             if (comp == ".." || comp.empty()) {
-              d->Error(Pos(f), where + ": foreach glob '" + s.foreach.pattern +
-                                   "' must stay inside the step's output", "remove '..' and empty parts");
+              d->Error(Pos(f),
+                       where + ": foreach glob '" + Excerpt(s.foreach.pattern) +
+                           "' must stay inside the step's output",
+                       "remove '..' and empty parts");
               break;
             }
           }
         } else {
-          d->Error(Pos(f), where + ": foreach '" + raw + "' is not a list source", hint);
+          d->Error(Pos(f), where + ": foreach '" + Excerpt(raw) + "' is not a list source", hint);
         }
       }
     }
   }
   if (n["resources"]) p.ParseResources(n["resources"], where, &s.resources);
-  if (n["env"]) p.ParseEnv(n["env"], where, &s.env);
+  if (n["env"]) p.ParseEnv(n["env"], where, "step '" + id + "'", &s.env);
   if (n["timeout"]) p.GetDuration(n["timeout"], "timeout", &s.timeout_ms);
   if (n["grace"]) p.GetDuration(n["grace"], "grace", &s.grace_ms);
   if (n["retry"]) {
@@ -480,34 +609,41 @@ void ParseStep(Parser& p, const std::string& id, const YAML::Node& key, const YA
   pl->steps.push_back(std::move(s));
 }
 
-// Checks one reference in step `s` at `pos`.
-void CheckRef(Diagnostics* d, const Pipeline& pl, const Step& s, const TemplatePart& r,
-              SourcePos pos, bool whole_word_ok) {
-  std::string where = "step '" + s.id + "'";
+// Name lookups for the graph checks (Pipeline::FindStep and FindParam search
+// linearly, which is quadratic over a large pipeline).
+struct Names {
+  std::map<std::string, size_t> step_index;
+  std::vector<std::string> step_ids;
+  std::map<std::string, const Param*> param;  // the first of duplicates, as FindParam
+  std::vector<std::string> param_names;
+};
+
+// Checks one reference in step `s` at `pos`; `needs` holds the steps s needs.
+void CheckRef(Parser& p, const Names& names, const Step& s, const std::set<std::string>& needs,
+              const TemplatePart& r, SourcePos pos, bool whole_word_ok) {
+  Diagnostics* d = p.d_;
+  std::string where = "step '" + Excerpt(s.id) + "'";
+  std::string text = Excerpt(r.text);
   switch (r.kind) {
     case RefKind::kParam: {
-      const Param* prm = pl.FindParam(r.name);
-      if (!prm) {
-        std::vector<std::string> names;
-        for (const auto& x : pl.params) names.push_back(x.name);
-        auto dym = DidYouMean(r.name, names);
-        d->Error(pos, where + " uses unknown param '" + r.name + "' in " + r.text,
+      auto it = names.param.find(r.name);
+      if (it == names.param.end()) {
+        auto dym = p.Suggest(r.name, names.param_names);
+        d->Error(pos, where + " uses unknown param '" + Excerpt(r.name) + "' in " + text,
                  dym ? "did you mean '" + *dym + "'?" : "declare it under params:");
-      } else if (prm->type == ParamType::kList && !whole_word_ok) {
+      } else if (it->second->type == ParamType::kList && !whole_word_ok) {
         d->Error(pos, where + ": list param '" + r.name + "' must be a whole argument",
-                 "write " + r.text + " as its own word; it expands to one argument per element");
+                 "write " + text + " as its own word; it expands to one argument per element");
       }
       break;
     }
     case RefKind::kStepOutput:
-      if (!pl.FindStep(r.name)) {
-        std::vector<std::string> ids;
-        for (const auto& x : pl.steps) ids.push_back(x.id);
-        auto dym = DidYouMean(r.name, ids);
-        d->Error(pos, where + " uses " + r.text + " but there is no step '" + r.name + "'",
+      if (!names.step_index.count(r.name)) {
+        auto dym = p.Suggest(r.name, names.step_ids);
+        d->Error(pos, where + " uses " + text + " but there is no step '" + Excerpt(r.name) + "'",
                  dym ? "did you mean '" + *dym + "'?" : "");
-      } else if (std::find(s.needs.begin(), s.needs.end(), r.name) == s.needs.end()) {
-        d->Error(pos, where + " uses " + r.text + " but does not need step '" + r.name + "'",
+      } else if (!needs.count(r.name)) {
+        d->Error(pos, where + " uses " + text + " but does not need step '" + r.name + "'",
                  "add '" + r.name + "' to its needs");
       }
       break;
@@ -521,51 +657,130 @@ void CheckRef(Diagnostics* d, const Pipeline& pl, const Step& s, const TemplateP
   }
 }
 
-void ValidateGraph(Parser& p, const std::map<std::string, YAML::Node>& step_nodes, Pipeline* pl) {
-  Diagnostics* d = p.d_;
-  std::vector<std::string> ids;
-  for (const auto& s : pl->steps) ids.push_back(s.id);
-  std::map<std::string, size_t> index;
-  for (size_t i = 0; i < pl->steps.size(); ++i) index[pl->steps[i].id] = i;
+// "a -> b -> c -> a"; a long cycle shows its first and last steps.
+std::string CycleText(const std::vector<std::string>& ids) {
+  constexpr size_t kEnds = 10;
+  std::vector<std::string> shown;
+  for (size_t k = 0; k < ids.size(); ++k) {
+    if (ids.size() > 2 * kEnds + 1 && k == kEnds) {
+      shown.push_back("... (" + std::to_string(ids.size() - 2 * kEnds) + " more)");
+      k = ids.size() - kEnds - 1;
+      continue;
+    }
+    shown.push_back(Excerpt(ids[k]));
+  }
+  return Join(shown, " -> ");
+}
 
-  for (auto& s : pl->steps) {
-    const YAML::Node& node = step_nodes.at(s.id);
-    SourcePos needs_pos = node.IsMap() && node["needs"] ? Pos(node["needs"]) : s.pos;
-    std::set<std::string> seen;
-    for (const auto& dep : s.needs) {
-      if (!seen.insert(dep).second) d->Error(needs_pos, "step '" + s.id + "' needs '" + dep + "' twice");
-      if (dep == s.id) {
-        d->Error(needs_pos, "step '" + s.id + "' needs itself");
-      } else if (!index.count(dep)) {
-        auto dym = DidYouMean(dep, ids);
-        d->Error(needs_pos, "step '" + s.id + "' needs unknown step '" + dep + "'",
-                 dym ? "did you mean '" + *dym + "'?" : "known steps: " + Join(ids, ", "));
+// Reports cycles among the steps that are not in `ordered` (those on a cycle or
+// after one): depth-first search with colours, with an explicit stack so that a
+// long chain cannot overflow the call stack. `deps` lists each need once, so
+// every back edge closes a different cycle; at most kMaxCycles are reported.
+void ReportCycles(Diagnostics* d, const Pipeline& pl, const std::vector<std::vector<size_t>>& deps,
+                  const std::vector<size_t>& ordered) {
+  constexpr int kMaxCycles = 20;
+  enum Colour : char { kWhite, kGrey, kBlack };
+  const size_t n = pl.steps.size();
+  std::vector<char> colour(n, kWhite);
+  for (size_t i : ordered) colour[i] = kBlack;
+  struct Frame {
+    size_t step;
+    size_t next_dep;
+  };
+  std::vector<Frame> stack;
+  std::vector<size_t> at(n);  // where a grey step is on the stack
+  int reported = 0;
+  for (size_t root = 0; root < n && reported < kMaxCycles; ++root) {
+    if (colour[root] != kWhite) continue;
+    colour[root] = kGrey;
+    at[root] = 0;
+    stack.push_back({root, 0});
+    while (!stack.empty()) {
+      Frame& f = stack.back();
+      if (f.next_dep == deps[f.step].size()) {
+        colour[f.step] = kBlack;
+        stack.pop_back();
+        continue;
+      }
+      size_t j = deps[f.step][f.next_dep++];
+      if (colour[j] == kWhite) {
+        colour[j] = kGrey;
+        at[j] = stack.size();
+        stack.push_back({j, 0});
+      } else if (colour[j] == kGrey && reported < kMaxCycles) {
+        ++reported;
+        std::vector<std::string> cyc;
+        for (size_t k = at[j]; k < stack.size(); ++k) cyc.push_back(pl.steps[stack[k].step].id);
+        cyc.push_back(pl.steps[j].id);
+        // Printed in the direction of the edges: a needs b.
+        d->Error(pl.steps[j].pos, "cycle in needs: " + CycleText(cyc),
+                 "a step cannot (indirectly) need itself; remove one of these needs");
       }
     }
-    SourcePos run_pos = node.IsMap() && node["run"] ? Pos(node["run"]) : s.pos;
+  }
+}
+
+void ValidateGraph(Parser& p, const std::map<std::string, YAML::Node>& step_nodes, Pipeline* pl) {
+  Diagnostics* d = p.d_;
+  const size_t n = pl->steps.size();
+  Names names;
+  for (size_t i = 0; i < n; ++i) {
+    names.step_index[pl->steps[i].id] = i;
+    names.step_ids.push_back(pl->steps[i].id);
+  }
+  for (const auto& prm : pl->params) {
+    if (names.param.emplace(prm.name, &prm).second) names.param_names.push_back(prm.name);
+  }
+
+  // deps[i]: the steps step i needs, each once, in the order written.
+  std::vector<std::vector<size_t>> deps(n), dependents(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Step& s = pl->steps[i];
+    std::string where = "step '" + Excerpt(s.id) + "'";
+    Fields node(step_nodes.at(s.id));
+    SourcePos needs_pos = node["needs"] ? Pos(node["needs"]) : s.pos;
+    std::set<std::string> needs;
+    for (const auto& dep : s.needs) {
+      bool first = needs.insert(dep).second;
+      if (!first) d->Error(needs_pos, where + " needs '" + Excerpt(dep) + "' twice");
+      auto it = names.step_index.find(dep);
+      if (dep == s.id) {
+        d->Error(needs_pos, where + " needs itself");
+      } else if (it == names.step_index.end()) {
+        auto dym = p.Suggest(dep, names.step_ids);
+        d->Error(needs_pos, where + " needs unknown step '" + Excerpt(dep) + "'",
+                 dym ? "did you mean '" + *dym + "'?" : "known steps: " + ListSome(names.step_ids));
+      } else if (first) {
+        deps[i].push_back(it->second);
+        dependents[it->second].push_back(i);
+      }
+    }
+    SourcePos run_pos = node["run"] ? Pos(node["run"]) : s.pos;
     for (const auto& w : s.run)
       for (const auto& part : w.parts)
-        if (part.is_ref) CheckRef(d, *pl, s, part, run_pos, w.IsSingleRef());
+        if (part.is_ref) CheckRef(p, names, s, needs, part, run_pos, w.IsSingleRef());
     for (const auto& e : s.env) {
       auto it = p.env_pos_.find("step '" + s.id + "'/" + e.name);
       if (it == p.env_pos_.end()) it = p.env_pos_.find("defaults/" + e.name);
       SourcePos pos = it != p.env_pos_.end() ? it->second : s.pos;
       for (const auto& part : e.value.parts)
-        if (part.is_ref) CheckRef(d, *pl, s, part, pos, true);
+        if (part.is_ref) CheckRef(p, names, s, needs, part, pos, true);
     }
-    SourcePos fpos = node.IsMap() && node["foreach"] ? Pos(node["foreach"]) : s.pos;
+    SourcePos fpos = node["foreach"] ? Pos(node["foreach"]) : s.pos;
     if (s.foreach.kind == ForeachKind::kParam) {
-      const Param* prm = pl->FindParam(s.foreach.param);
-      if (!prm) {
+      auto it = names.param.find(s.foreach.param);
+      if (it == names.param.end()) {
         TemplatePart r;
         r.is_ref = true;
         r.kind = RefKind::kParam;
         r.name = s.foreach.param;
         r.text = "${params." + r.name + "}";
-        CheckRef(d, *pl, s, r, fpos, true);
-      } else if (prm->type != ParamType::kList) {
-        d->Error(fpos, "step '" + s.id + "': foreach over param '" + prm->name + "' of type " +
-                           ParamTypeName(prm->type), "foreach needs a param of type list");
+        CheckRef(p, names, s, needs, r, fpos, true);
+      } else if (it->second->type != ParamType::kList) {
+        d->Error(fpos,
+                 where + ": foreach over param '" + it->second->name + "' of type " +
+                     ParamTypeName(it->second->type),
+                 "foreach needs a param of type list");
       }
     } else if (s.foreach.kind == ForeachKind::kGlob) {
       TemplatePart r;
@@ -573,82 +788,38 @@ void ValidateGraph(Parser& p, const std::map<std::string, YAML::Node>& step_node
       r.kind = RefKind::kStepOutput;
       r.name = s.foreach.step;
       r.text = "${steps." + r.name + ".output}";
-      CheckRef(d, *pl, s, r, fpos, true);
+      CheckRef(p, names, s, needs, r, fpos, true);
     }
   }
 
-  // Cycles: depth-first search with colours; report each cycle once.
-  std::vector<int> colour(pl->steps.size(), 0);
-  std::vector<size_t> stack;
-  std::set<std::set<size_t>> reported;
-  std::function<void(size_t)> visit = [&](size_t i) {
-    colour[i] = 1;
-    stack.push_back(i);
-    for (const auto& dep : pl->steps[i].needs) {
-      auto it = index.find(dep);
-      if (it == index.end() || it->second == i) continue;
-      size_t j = it->second;
-      if (colour[j] == 1) {
-        auto from = std::find(stack.begin(), stack.end(), j);
-        std::vector<std::string> cyc;
-        std::set<size_t> members;
-        for (auto k = from; k != stack.end(); ++k) {
-          cyc.push_back(pl->steps[*k].id);
-          members.insert(*k);
-        }
-        cyc.push_back(pl->steps[j].id);
-        if (reported.insert(members).second) {
-          // Printed in the direction of the edges: a needs b.
-          d->Error(pl->steps[j].pos, "cycle in needs: " + Join(cyc, " -> "),
-                   "a step cannot (indirectly) need itself; remove one of these needs");
-        }
-      } else if (colour[j] == 0) {
-        visit(j);
-      }
-    }
-    stack.pop_back();
-    colour[i] = 2;
-  };
-  for (size_t i = 0; i < pl->steps.size(); ++i)
-    if (colour[i] == 0) visit(i);
-
-  // Topological order (Kahn), dependencies first, stable in file order.
-  std::vector<int> indeg(pl->steps.size(), 0);
-  for (size_t i = 0; i < pl->steps.size(); ++i)
-    for (const auto& dep : pl->steps[i].needs)
-      if (index.count(dep) && dep != pl->steps[i].id) ++indeg[i];
-  std::vector<bool> done(pl->steps.size(), false);
-  while (pl->topo_order.size() < pl->steps.size()) {
-    bool progressed = false;
-    for (size_t i = 0; i < pl->steps.size(); ++i) {
-      if (done[i] || indeg[i] != 0) continue;
-      done[i] = true;
-      progressed = true;
-      pl->topo_order.push_back(i);
-      for (size_t k = 0; k < pl->steps.size(); ++k)
-        for (const auto& dep : pl->steps[k].needs)
-          if (dep == pl->steps[i].id) --indeg[k];
-    }
-    if (!progressed) break;  // cycle, already reported
+  // Topological order (Kahn), dependencies first, stable in file order: sweeping
+  // the file again and again, taking each step whose needs are all taken, a step
+  // is taken in sweep(i) = max over its needs j of sweep(j), plus one if j comes
+  // after i in the file. Sorted by (sweep, file order). Linear but for the sort.
+  std::vector<size_t> waiting(n), sweep(n, 0), order;
+  order.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    waiting[i] = deps[i].size();
+    if (waiting[i] == 0) order.push_back(i);
   }
+  for (size_t q = 0; q < order.size(); ++q) {
+    size_t j = order[q];
+    for (size_t i : dependents[j]) {
+      sweep[i] = std::max(sweep[i], sweep[j] + (j > i ? 1 : 0));
+      if (--waiting[i] == 0) order.push_back(i);
+    }
+  }
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return std::tie(sweep[a], a) < std::tie(sweep[b], b); });
+  if (order.size() < n) ReportCycles(d, *pl, deps, order);  // the rest is on or after a cycle
+  pl->topo_order = std::move(order);
 }
 
-}  // namespace
-
-std::optional<Pipeline> ParsePipelineText(const std::string& text, const std::string& file,
-                                          Diagnostics* d) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    std::string hint = "check indentation and quoting near this place";
-    static const std::regex kFlowTemplate(R"(:\s*\{[^\n]*\$\{)");
-    if (std::regex_search(text, kFlowTemplate)) {
-      hint += "; a ${...} template inside a {flow: mapping} must be quoted, or use block style";
-    }
-    d->Error({e.mark.line + 1, e.mark.column + 1}, "malformed YAML: " + e.msg, hint);
-    return std::nullopt;
-  }
+std::optional<Pipeline> ParseText(const std::string& text, const std::string& file,
+                                  Diagnostics* d) {
+  std::optional<YAML::Node> loaded = LoadYaml(text, d);
+  if (!loaded) return std::nullopt;
+  const YAML::Node& root_node = *loaded;
   Parser p(d);
   Pipeline pl;
   pl.file = file;
@@ -657,54 +828,85 @@ std::optional<Pipeline> ParsePipelineText(const std::string& text, const std::st
   Hasher h;
   h.Add(text);
   pl.hash = h.HexDigest();
-  if (!root.IsMap()) {
-    d->Error(Pos(root), "a pipeline file must be a mapping with name, params, steps; found " +
-                            std::string(KindName(root)));
+  if (!root_node.IsMap()) {
+    d->Error(Pos(root_node), "a pipeline file must be a mapping with name, params, steps; found " +
+                                 std::string(KindName(root_node)));
     return std::nullopt;
   }
-  try {
-    p.CheckMap(root, "the pipeline", {"name", "version", "description", "params", "defaults", "steps"});
-    if (root["name"]) p.GetString(root["name"], "name", &pl.name);
-    else d->Error({1, 1}, "the pipeline has no 'name'", "add 'name: my-pipeline' at the top");
-    if (root["version"]) p.GetString(root["version"], "version", &pl.version);
-    if (root["description"]) p.GetString(root["description"], "description", &pl.description);
-    if (root["params"]) {
-      const YAML::Node& ps = root["params"];
-      if (p.CheckMap(ps, "params", {})) {
-        for (auto it = ps.begin(); it != ps.end(); ++it)
-          ParseParam(p, it->first.Scalar(), it->first, it->second, &pl);
-      }
+  Fields root(root_node);
+  p.CheckMap(root_node, "the pipeline",
+             {"name", "version", "description", "params", "defaults", "steps"});
+  if (root["name"])
+    p.GetString(root["name"], "name", &pl.name);
+  else
+    d->Error({1, 1}, "the pipeline has no 'name'", "add 'name: my-pipeline' at the top");
+  if (root["version"]) p.GetString(root["version"], "version", &pl.version);
+  if (root["description"]) p.GetString(root["description"], "description", &pl.description);
+  if (root["params"]) {
+    const YAML::Node& ps = root["params"];
+    if (p.CheckMap(ps, "params", {})) {
+      for (auto it = ps.begin(); it != ps.end(); ++it)
+        ParseParam(p, it->first.Scalar(), it->first, it->second, &pl);
     }
-    Defaults def;
-    if (root["defaults"]) ParseDefaults(p, root["defaults"], &def);
-    std::map<std::string, YAML::Node> step_nodes;
-    if (!root["steps"]) {
-      d->Error({1, 1}, "the pipeline has no 'steps'", "add a 'steps:' mapping of step id to step");
-    } else if (p.CheckMap(root["steps"], "steps", {})) {
-      const YAML::Node& ss = root["steps"];
-      if (ss.size() == 0) d->Error(Pos(ss), "'steps' is empty");
-      for (auto it = ss.begin(); it != ss.end(); ++it) {
-        std::string id = it->first.Scalar();
-        if (step_nodes.count(id)) continue;  // duplicate, reported by CheckMap
-        step_nodes[id] = it->second;
-        ParseStep(p, id, it->first, it->second, def, &pl);
-      }
-    }
-    ValidateGraph(p, step_nodes, &pl);
-  } catch (const YAML::Exception& e) {
-    d->Error({e.mark.line + 1, e.mark.column + 1}, "invalid pipeline: " + e.msg);
   }
+  Defaults def;
+  if (root["defaults"]) ParseDefaults(p, root["defaults"], &def);
+  std::map<std::string, YAML::Node> step_nodes;
+  if (!root["steps"]) {
+    d->Error({1, 1}, "the pipeline has no 'steps'", "add a 'steps:' mapping of step id to step");
+  } else if (p.CheckMap(root["steps"], "steps", {})) {
+    const YAML::Node& ss = root["steps"];
+    if (ss.size() == 0) d->Error(Pos(ss), "'steps' is empty");
+    for (auto it = ss.begin(); it != ss.end(); ++it) {
+      std::string id = it->first.Scalar();
+      if (step_nodes.count(id)) continue;  // duplicate, reported by CheckMap
+      step_nodes[id] = it->second;
+      ParseStep(p, id, it->first, it->second, def, &pl);
+    }
+  }
+  ValidateGraph(p, step_nodes, &pl);
   if (!d->empty()) return std::nullopt;
   return pl;
 }
 
-std::optional<Pipeline> ParsePipelineFile(const std::string& path, Diagnostics* d) {
-  Result<std::string> text = ReadFile(path);
-  if (!text.ok()) {
-    d->Error({0, 0}, text.status().message(), "check the path of the pipeline file");
-    return std::nullopt;
+}  // namespace
+
+std::optional<Pipeline> ParsePipelineText(const std::string& text, const std::string& file,
+                                          Diagnostics* d) {
+  // yaml-cpp throws from accessors too (e.g. a conversion); nothing escapes.
+  try {
+    return ParseText(text, file, d);
+  } catch (const YAML::Exception& e) {
+    d->Error(e.mark.is_null() ? SourcePos{0, 0} : SourcePos{e.mark.line + 1, e.mark.column + 1},
+             "invalid pipeline: " + e.msg);
+  } catch (const std::bad_alloc&) {
+    d->Error({1, 1}, "out of memory while checking the pipeline", "make the file smaller");
+  } catch (const std::exception& e) {
+    d->Error({1, 1}, std::string("cannot check the pipeline: ") + e.what());
   }
-  return ParsePipelineText(*text, AbsolutePath(path), d);
+  return std::nullopt;
+}
+
+std::optional<Pipeline> ParsePipelineFile(const std::string& path, Diagnostics* d) {
+  try {
+    std::error_code ec;
+    uintmax_t size = std::filesystem::file_size(path, ec);
+    if (!ec && size > kMaxFileBytes) {  // do not read it all first
+      ReportFileTooBig(size, d);
+      return std::nullopt;
+    }
+    Result<std::string> text = ReadFile(path);
+    if (!text.ok()) {
+      d->Error({0, 0}, text.status().message(), "check the path of the pipeline file");
+      return std::nullopt;
+    }
+    return ParsePipelineText(*text, AbsolutePath(path), d);
+  } catch (const std::bad_alloc&) {
+    d->Error({0, 0}, "out of memory while reading the pipeline file", "make the file smaller");
+  } catch (const std::exception& e) {
+    d->Error({0, 0}, std::string("cannot read the pipeline file: ") + e.what());
+  }
+  return std::nullopt;
 }
 
 }  // namespace ns::spec

@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "spec/diagnostics.h"
 #include "util/strings.h"
 
 namespace ns::spec {
@@ -103,7 +104,8 @@ Result<Template> ParseTemplate(const std::string& text) {
     }
     size_t end = text.find('}', i + 2);
     if (end == std::string::npos) {
-      return Status::Invalid("unterminated reference '" + text.substr(i) + "' (missing '}')");
+      return Status::Invalid("unterminated reference '" +
+                             Excerpt(std::string_view(text).substr(i)) + "' (missing '}')");
     }
     std::string inner(Trim(std::string_view(text).substr(i + 2, end - i - 2)));
     std::string whole = text.substr(i, end - i + 1);
@@ -124,7 +126,7 @@ Result<Template> ParseTemplate(const std::string& text) {
     } else if (f.size() == 2 && f[0] == "pipeline" && f[1] == "dir") {
       p.kind = RefKind::kPipelineDir;
     } else {
-      return Status::Invalid("unknown reference '" + whole +
+      return Status::Invalid("unknown reference '" + Excerpt(whole) +
                              "'; use ${params.NAME}, ${steps.STEP.output}, ${item}, "
                              "${run.id} or ${pipeline.dir}");
     }
