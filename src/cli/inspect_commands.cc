@@ -17,6 +17,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "engine/layout.h"
+#include "util/json.h"
 #include "util/fs.h"
 #include "util/process.h"
 #include "util/clock.h"
@@ -188,7 +189,7 @@ int RunsCommand(const InspectOptions& o) {
     for (const auto& r : runs.value())
       arr.push_back({{"run_id", r.run_id}, {"pipeline", r.pipeline}, {"status", DisplayStatus(r)},
                      {"created_at", r.created_at}, {"finished_at", r.finished_at}});
-    std::cout << arr.dump(2) << "\n";
+    std::cout << DumpJson(arr, 2) << "\n";
     return kExitOk;
   }
   std::printf("%-24s  %-20s  %-10s  %-19s  %9s  %s\n", "RUN", "PIPELINE", "STATUS", "STARTED",
@@ -252,7 +253,7 @@ int ShowCommand(const InspectOptions& o) {
                     {"attempts", t.attempts}, {"fingerprint", t.fingerprint},
                     {"started_at", t.started_at}, {"finished_at", t.finished_at}, {"message", t.message}});
     j["tasks"] = ts;
-    std::cout << j.dump(2) << "\n";
+    std::cout << DumpJson(j, 2) << "\n";
     return kExitOk;
   }
   std::cout << "run       " << run->run_id << "\n"

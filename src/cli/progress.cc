@@ -13,6 +13,7 @@
 #include <string_view>
 #include <nlohmann/json.hpp>
 
+#include "util/json.h"
 #include "util/clock.h"
 #include "util/strings.h"
 
@@ -209,7 +210,7 @@ void Progress::OnEvent(const RunEvent& e) {
     if (!e.message.empty()) j["message"] = e.message;
     if (e.kind == K::kStepStarted || e.kind == K::kStepFinished) j["tasks"] = e.total;
     if (e.duration_ms) j["duration_ms"] = e.duration_ms;
-    std::cout << j.dump() << "\n" << std::flush;
+    std::cout << DumpJson(j) << "\n" << std::flush;
     return;
   }
   if (mode_ == Mode::kPlain) {
@@ -236,6 +237,7 @@ void Progress::OnEvent(const RunEvent& e) {
                   std::to_string(v.failed) + " failed of " + std::to_string(v.total) + ", " +
                   FormatDurationMs(e.duration_ms) + ")";
         }
+        if (!e.message.empty()) line += ": " + e.message;
         break;
       case K::kRunFinished:
         break;

@@ -589,6 +589,14 @@ void Scheduler::SpawnPending() {
       r.id = t.handle;
       r.outcome = AttemptOutcome::kFailed;
       r.message = pid.status().message();
+      if (r.message.find("argument list too long") != std::string::npos) {
+        // Name the templates that made the command line that long.
+        std::set<std::string> refs;
+        for (const auto& w : pipeline_.steps[t.step].run)
+          for (const auto& part : w.parts)
+            if (part.is_ref && part.kind == spec::RefKind::kParam) refs.insert(part.text);
+        if (!refs.empty()) r.message += "; its run: line expands " + Join({refs.begin(), refs.end()}, ", ");
+      }
       local_results_.push_back(r);
       continue;
     }

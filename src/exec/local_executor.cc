@@ -456,7 +456,7 @@ std::string LocalExecutor::ArgListTooLong(const AttemptSpec& spec) {
   for (size_t i = 0; i < sizes.size() && i < 3; ++i) {
     msg += (i ? ", " : "") + sizes[i].second + " " + FormatBytes(static_cast<int64_t>(sizes[i].first));
   }
-  return msg + "); pass big values in a file instead (a list param as a manifest, or env var)";
+  return msg + "); pass big values through a file instead of the command line";
 }
 
 void LocalExecutor::Cancel(uint64_t id) {

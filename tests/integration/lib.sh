@@ -10,8 +10,9 @@ assert_eq() { [[ "$1" == "$2" ]] || fail "${3:-} expected '$2', got '$1'"; }
 assert_contains() { grep -qF -- "$2" <<<"$1" || fail "${3:-} expected to find '$2' in: $1"; }
 assert_file() { [[ -e "$1" ]] || fail "missing $1"; }
 assert_no_file() { [[ ! -e "$1" ]] || fail "should not exist: $1"; }
-# The id of the newest run under root $1.
-latest_run() { ls -1 "$1/runs" | sort | tail -n 1; }
+# The id of the newest run under root $1 (run ids sort by second only: two runs
+# started in one second sort by their random suffix, so ask the store).
+latest_run() { sqlite3 "$1/nightshift.db" "select run_id from runs order by created_at desc, rowid desc limit 1"; }
 # Runs a command, captures its exit code in $rc and output in $out.
 capture() { set +e; out=$("$@" 2>&1); rc=$?; set -e; }
 # Waits until a command succeeds (at most $1 seconds).
