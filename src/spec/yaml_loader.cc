@@ -179,13 +179,15 @@ class ExpansionCounter : public YAML::EventHandler {
  public:
   struct Exceeded {
     YAML::Mark mark;
-    bool nodes;  // else scalar bytes
+    bool nodes;      // else scalar bytes
+    bool saw_alias;  // else the file is simply that big
   };
 
   void OnDocumentStart(const YAML::Mark&) override {}
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark& m, YAML::anchor_t a) override { Leaf(m, a, 0); }
   void OnAlias(const YAML::Mark& m, YAML::anchor_t a) override {
+    saw_alias_ = true;
     // An alias of an anchor still open refers to a node being built: yaml-cpp
     // links it (a cycle) and the parser never walks through it twice.
     Add(m, a < anchors_.size() && anchors_[a].nodes > 0 ? anchors_[a] : Size{1, 0});
@@ -215,8 +217,8 @@ class ExpansionCounter : public YAML::EventHandler {
   void Add(const YAML::Mark& m, Size s) {
     total_.nodes += s.nodes;
     total_.bytes += s.bytes;
-    if (total_.nodes > kMaxYamlNodes) throw Exceeded{m, true};
-    if (total_.bytes > kMaxYamlScalarBytes) throw Exceeded{m, false};
+    if (total_.nodes > kMaxYamlNodes) throw Exceeded{m, true, saw_alias_};
+    if (total_.bytes > kMaxYamlScalarBytes) throw Exceeded{m, false, saw_alias_};
   }
   void Record(YAML::anchor_t a, Size s) {
     if (a == YAML::NullAnchor) return;
@@ -239,6 +241,7 @@ class ExpansionCounter : public YAML::EventHandler {
   }
 
   Size total_;
+  bool saw_alias_ = false;
   std::vector<Size> anchors_;                          // by anchor number
   std::vector<std::pair<YAML::anchor_t, Size>> open_;  // open collections
 };
@@ -310,9 +313,14 @@ std::optional<YAML::Node> LoadYaml(const std::string& text, Diagnostics* d) {
   } catch (const ExpansionCounter::Exceeded& e) {
     std::string what =
         e.nodes ? WithCommas(kMaxYamlNodes) + " nodes" : MiB(kMaxYamlScalarBytes) + " of text";
-    d->Error(PosOf(e.mark), "the YAML expands to more than " + what + " (aliases?)",
-             "each *alias counts as a full copy of its &anchor; repeat less, or do not nest "
-             "aliases of big lists");
+    if (e.saw_alias) {
+      d->Error(PosOf(e.mark), "the YAML expands to more than " + what + " (aliases?)",
+               "each *alias counts as a full copy of its &anchor; repeat less, or do not nest "
+               "aliases of big lists");
+    } else {
+      d->Error(PosOf(e.mark), "the YAML has more than " + what,
+               "a pipeline needs far less; keep data in files that its steps read");
+    }
 #ifdef NS_YAML_HAS_DEPTH_GUARD
   } catch (const YAML::DeepRecursion& e) {
     d->Error(

@@ -287,6 +287,17 @@ TEST(ParserLimits, AliasBombsAreRefused) {
   EXPECT_EQ(d.items()[0].pos.line, 4);
 }
 
+TEST(ParserLimits, HugeDocumentsWithoutAliasesAreRefusedBeforeBuildingNodes) {
+  // 1,200,000 scalars in 2.4 MB: yaml-cpp would build about 500 MB of nodes.
+  std::string text = "name: x\nsteps: {a: {run: echo}}\ndescription: [a";
+  for (int i = 1; i < 1200000; ++i) text += ",a";
+  text += "]\n";
+  Diagnostics d = Check(text);
+  ASSERT_EQ(d.size(), 1u) << d.Format().substr(0, 2000);
+  EXPECT_EQ(d.items()[0].message, "the YAML has more than 1,000,000 nodes");
+  EXPECT_EQ(d.items()[0].pos.line, 3);
+}
+
 TEST(ParserLimits, ModestAliasesAreFine) {
   bool ok = false;
   Diagnostics d = Check(R"(name: x
