@@ -1,6 +1,8 @@
 // nightshift-video: the video steps of a nightshift pipeline (see docs/video.md).
 // Thin: parses flags per subcommand and calls ns_video. Exit codes: 0 ok,
-// 2 bad input, 75 retryable (stopped by SIGTERM after a checkpoint), 1 other.
+// 2 bad input (including a FIFO, device or folder given for a file, or the
+// reverse: ns_video opens every input through video/input_file.h), 75 retryable
+// (stopped by SIGTERM after a checkpoint), 1 other (I/O errors reading or writing).
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +18,7 @@
 #include "video/av_error.h"
 #include "video/concat.h"
 #include "video/detect.h"
+#include "video/input_file.h"
 #include "video/probe.h"
 #include "video/render.h"
 #include "video/report.h"
@@ -61,8 +64,9 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
   CLI::App app{"nightshift-video: video steps for nightshift pipelines (probe, segment, detect, "
-               "track, analyse, render, concat, report).\nExit codes: 0 ok, 2 bad input, 75 retryable "
-               "(stopped by SIGTERM, checkpoint written), 1 other failure."};
+               "track, analyse, render, concat, report).\nExit codes: 0 ok, 2 bad input (a missing, empty "
+               "or undecodable file, a FIFO or device given for a file, a bad flag), 75 retryable (stopped by "
+               "SIGTERM, checkpoint written), 1 other failure (e.g. an I/O error reading or writing)."};
   app.require_subcommand(1);
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "Show FFmpeg's own log messages");
@@ -259,8 +263,8 @@ int main(int argc, char** argv) {
       }
     }
     if (!det_names.empty()) {
-      auto text = ns::ReadFile(det_names);
-      if (!text.ok()) return Fail(Status::NotFound(text.status().message()));
+      auto text = v::ReadSmallFile(det_names, "--names");
+      if (!text.ok()) return Fail(text.status());
       for (const std::string& n : ns::Split(*text, '\n'))
         if (!ns::Trim(n).empty()) det.detector.names.emplace_back(ns::Trim(n));
     }

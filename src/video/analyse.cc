@@ -14,6 +14,8 @@ extern "C" {
 }
 
 #include "util/fs.h"
+#include "video/av_error.h"
+#include "video/av_input.h"
 #include "video/clustering.h"
 #include "video/decoder.h"
 #include "video/image_file.h"
@@ -55,6 +57,7 @@ double Median(std::vector<double> v) {
 // Presentation timestamps of every video packet, in presentation order, and which
 // of them are keyframes: frame i of the video is the one with pts[i]. Empty when
 // timestamps are missing or repeat; then frames cannot be placed after a seek.
+// A read error is an error (it is not the end of the file).
 struct FrameMap {
   std::vector<int64_t> pts;
   std::vector<int64_t> keys;  // indices of keyframes, ascending
@@ -70,14 +73,16 @@ struct FrameMap {
   }
 };
 
-FrameMap ScanFrames(const std::string& path, int stream) {
+Result<FrameMap> ScanFrames(const std::string& path, int stream) {
   FrameMap m;
-  AVFormatContext* fmt = nullptr;
-  if (avformat_open_input(&fmt, path.c_str(), nullptr, nullptr) < 0) return m;
+  auto in = AvInput::Open(path, "--video");
+  if (!in.ok()) return in.status();
+  AVFormatContext* fmt = (*in)->format();
   AVPacket* pkt = av_packet_alloc();
   std::vector<std::pair<int64_t, bool>> packets;
   bool usable = pkt && avformat_find_stream_info(fmt, nullptr) >= 0 && stream < static_cast<int>(fmt->nb_streams);
-  while (usable && av_read_frame(fmt, pkt) >= 0) {
+  int rc = AVERROR_EOF;
+  while (usable && (rc = av_read_frame(fmt, pkt)) >= 0) {
     if (pkt->stream_index == stream) {
       // A packet that may give no frame would shift the numbering: do not seek.
       if (pkt->pts == AV_NOPTS_VALUE || (pkt->flags & (AV_PKT_FLAG_CORRUPT | AV_PKT_FLAG_DISCARD))) usable = false;
@@ -86,7 +91,7 @@ FrameMap ScanFrames(const std::string& path, int stream) {
     av_packet_unref(pkt);
   }
   av_packet_free(&pkt);
-  avformat_close_input(&fmt);
+  if (usable) NS_RETURN_IF_ERROR(ReadFrameStatus(rc, fmt, path));
   if (!usable) return m;
   std::sort(packets.begin(), packets.end());
   for (size_t i = 0; i < packets.size(); ++i) {
@@ -102,7 +107,7 @@ FrameMap ScanFrames(const std::string& path, int stream) {
 Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
   if (o.out_dir.empty()) return Status::Invalid("no output folder: pass --out or set NIGHTSHIFT_OUTPUT_DIR");
   std::string tracks_path = IsDirectory(o.tracks) ? o.tracks + "/tracks.jsonl" : o.tracks;
-  auto boxes = ReadTracks(tracks_path);
+  auto boxes = ReadTracks(tracks_path, "--input");
   if (!boxes.ok()) return boxes.status();
   std::optional<cv::Matx33d> hom;
   if (!o.homography.empty()) {
@@ -130,6 +135,7 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
   if (!o.video.empty()) {
     Decoder::Options dopt;
     dopt.threads = o.threads;
+    dopt.flag = "--video";
     auto dec = Decoder::Open(o.video, dopt);
     if (!dec.ok()) return dec.status();
     width = (*dec)->info().display_width();
@@ -162,7 +168,9 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
     FrameMap map;
     bool placed = true;
     if (o.seek_gap > 0 && !wanted.empty()) {
-      map = ScanFrames(o.video, (*dec)->info().stream_index);
+      auto scanned = ScanFrames(o.video, (*dec)->info().stream_index);
+      if (!scanned.ok()) return scanned.status();
+      map = std::move(*scanned);
     }
     try {
       if (!map.pts.empty()) {

@@ -1,6 +1,7 @@
 #include "video/av_error.h"
 
 extern "C" {
+#include <libavformat/avformat.h>
 #include <libavutil/error.h>
 }
 
@@ -33,6 +34,20 @@ Status AvStatus(int averror, const std::string& what, const std::string& path) {
     default:
       return Status::IoError(msg);
   }
+}
+
+Status ReadFrameStatus(int rc, const AVFormatContext* format, const std::string& path) {
+  int io_error = format && format->pb ? format->pb->error : 0;
+  if (io_error < 0 && io_error != AVERROR_EOF) return AvStatus(io_error, "cannot read", path);
+  if (rc == AVERROR_EOF) return Status::Ok();
+  return AvStatus(rc, "cannot read", path);
+}
+
+Status CloseOutput(AVFormatContext* format, const std::string& path) {
+  if (!format || !format->pb) return Status::Ok();
+  int rc = avio_closep(&format->pb);
+  if (rc < 0) return AvStatus(rc, "cannot finish writing (the file is incomplete)", path);
+  return Status::Ok();
 }
 
 int ExitCodeFor(const Status& status) {

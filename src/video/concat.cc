@@ -14,6 +14,8 @@ extern "C" {
 
 #include "util/fs.h"
 #include "video/av_error.h"
+#include "video/av_input.h"
+#include "video/input_file.h"
 
 namespace ns::video {
 namespace {
@@ -31,8 +33,8 @@ constexpr char kRerun[] = "; run `nightshift-video render --index` for that segm
 Result<Piece> ReadPiece(const std::string& dir) {
   Piece p;
   p.dir = dir;
-  auto text = ReadFile(dir + "/render.json");
-  if (!text.ok()) return Status::Invalid(dir + ": no render.json (pass the render step's folder)");
+  auto text = ReadSmallFile(dir + "/render.json", "--input");
+  if (!text.ok()) return text.status();
   nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
   auto integer = [&](const char* key, int64_t* out) {
     if (!j.is_object() || !j.contains(key) || !j[key].is_number_integer()) return false;
@@ -48,7 +50,7 @@ Result<Piece> ReadPiece(const std::string& dir) {
 }
 
 Result<std::vector<Piece>> FindPieces(const std::string& input) {
-  if (!IsDirectory(input)) return Status::NotFound(input + ": no such folder (pass the render step's folder)");
+  NS_RETURN_IF_ERROR(CheckFolder(input, "--input", "the render step's folder"));
   auto dirs = FoldersHolding(input, "render.json");
   if (!dirs.ok()) return dirs.status();
   std::vector<Piece> pieces;
@@ -80,17 +82,12 @@ Result<std::vector<Piece>> FindPieces(const std::string& input) {
   return pieces;
 }
 
-struct Input {
-  AVFormatContext* fmt = nullptr;
-  ~Input() { avformat_close_input(&fmt); }
-};
-
 struct Output {
   AVFormatContext* fmt = nullptr;
   bool header = false;
   ~Output() {
     if (!fmt) return;
-    if (fmt->pb) avio_closep(&fmt->pb);
+    if (fmt->pb) avio_closep(&fmt->pb);  // only on a failure (CloseOutput closed it otherwise)
     avformat_free_context(fmt);
   }
 };
@@ -130,14 +127,14 @@ Result<ConcatSummary> RunConcat(const ConcatOptions& o) {
   int64_t last_dts = AV_NOPTS_VALUE;      // of the packet written last
   for (const Piece& piece : *pieces) {
     std::string path = piece.dir + "/annotated.mp4";
-    Input in;
-    int rc = avformat_open_input(&in.fmt, path.c_str(), nullptr, nullptr);
-    if (rc < 0) return AvStatus(rc, "cannot open", path);
-    rc = avformat_find_stream_info(in.fmt, nullptr);
+    auto in = AvInput::Open(path, "--input");
+    if (!in.ok()) return in.status();
+    AVFormatContext* in_fmt = (*in)->format();
+    int rc = avformat_find_stream_info(in_fmt, nullptr);
     if (rc < 0) return AvStatus(rc, "cannot read", path);
-    int vs = av_find_best_stream(in.fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+    int vs = av_find_best_stream(in_fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
     if (vs < 0) return Status::Invalid(path + ": no video stream");
-    AVStream* is = in.fmt->streams[vs];
+    AVStream* is = in_fmt->streams[vs];
     if (!out.fmt) {
       rc = avformat_alloc_output_context2(&out.fmt, nullptr, "mp4", out_path.c_str());
       if (rc < 0 || !out.fmt) return AvStatus(rc, "cannot create the MP4 muxer", out_path);
@@ -167,7 +164,7 @@ Result<ConcatSummary> RunConcat(const ConcatOptions& o) {
                         : av_rescale_q(is->start_time, is->time_base, out_stream->time_base);
     int64_t shift = offset - start;
     int64_t end = offset;
-    while ((rc = av_read_frame(in.fmt, pkt)) >= 0) {
+    while ((rc = av_read_frame(in_fmt, pkt)) >= 0) {
       if (pkt->stream_index != vs) {
         av_packet_unref(pkt);
         continue;
@@ -191,14 +188,14 @@ Result<ConcatSummary> RunConcat(const ConcatOptions& o) {
       rc = av_interleaved_write_frame(out.fmt, pkt);
       if (rc < 0) return AvStatus(rc, "cannot write", out_path);
     }
-    if (rc != AVERROR_EOF) return AvStatus(rc, "cannot read", path);
+    NS_RETURN_IF_ERROR(ReadFrameStatus(rc, in_fmt, path));
     offset = end;
     sum.frames += piece.frames;
     ++sum.pieces;
   }
   int rc = av_write_trailer(out.fmt);
   if (rc < 0) return AvStatus(rc, "cannot finish", out_path);
-  avio_closep(&out.fmt->pb);
+  NS_RETURN_IF_ERROR(CloseOutput(out.fmt, out_path));  // a failed close leaves the .partial file
   if (std::rename(out_path.c_str(), final_path.c_str()) != 0)
     return Status::IoError(final_path + ": cannot rename the finished video into place");
 
@@ -207,7 +204,7 @@ Result<ConcatSummary> RunConcat(const ConcatOptions& o) {
   for (int k = 0; k < 2; ++k) {
     std::string name = "heatmap_team" + std::to_string(k) + ".png";
     if (!PathExists(first.dir + "/" + name)) continue;
-    auto bytes = ReadFile(first.dir + "/" + name);
+    auto bytes = ReadSmallFile(first.dir + "/" + name, "--input");
     if (!bytes.ok()) return bytes.status();
     NS_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/" + name, *bytes));
     ++sum.heatmaps;

@@ -8,18 +8,18 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
-#include <sys/stat.h>
-
 #include <cmath>
 
 #include <opencv2/core.hpp>
 
 #include "video/av_error.h"
+#include "video/av_input.h"
 
 namespace ns::video {
 
 struct Decoder::State {
-  AVFormatContext* format = nullptr;
+  std::unique_ptr<AvInput> input;
+  AVFormatContext* format = nullptr;  // borrowed from `input`
   AVCodecContext* codec = nullptr;
   AVPacket* packet = nullptr;
   AVFrame* frame = nullptr;
@@ -33,7 +33,6 @@ struct Decoder::State {
     av_frame_free(&frame);
     av_packet_free(&packet);
     avcodec_free_context(&codec);
-    avformat_close_input(&format);
   }
 };
 
@@ -53,23 +52,17 @@ int RotationOfStream(AVFormatContext* format, int stream_index) {
 }
 
 Result<std::unique_ptr<Decoder>> Decoder::Open(const std::string& path, const Options& options) {
-  struct stat sb;
-  if (::stat(path.c_str(), &sb) != 0) return Status::NotFound(path + ": no such file");
-  if (!S_ISREG(sb.st_mode)) return Status::Invalid(path + ": not a regular file");
-  if (sb.st_size == 0) return Status::Invalid(path + ": empty file (0 bytes)");
-
+  auto input = AvInput::Open(path, options.flag);
+  if (!input.ok()) return input.status();
   std::unique_ptr<Decoder> d(new Decoder());
   d->path_ = path;
   d->options_ = options;
   d->state_ = std::make_unique<State>();
   State& s = *d->state_;
+  s.input = std::move(*input);
+  s.format = s.input->format();
 
-  int rc = avformat_open_input(&s.format, path.c_str(), nullptr, nullptr);
-  if (rc < 0) {
-    s.format = nullptr;
-    return Status::Invalid(path + ": not a readable video file (" + AvErrorText(rc) + ")");
-  }
-  rc = avformat_find_stream_info(s.format, nullptr);
+  int rc = avformat_find_stream_info(s.format, nullptr);
   if (rc < 0) return AvStatus(rc, "cannot read stream information", path);
 
   int idx = av_find_best_stream(s.format, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
@@ -158,7 +151,9 @@ Result<bool> Decoder::Read(VideoFrame* frame, bool convert, const std::function<
     }
     int rc = av_read_frame(s.format, s.packet);
     if (rc < 0) {
-      // End of file, or a read error in a truncated file: drain what we have.
+      // A failed read is an error; the end of the file (early when it is
+      // truncated) drains what the decoder holds.
+      NS_RETURN_IF_ERROR(ReadFrameStatus(rc, s.format, path_));
       avcodec_send_packet(s.codec, nullptr);
       eof_sent_ = true;
       continue;

@@ -7,9 +7,13 @@
 // every frame that decodes and `frames_lost()` says how many did not. Rotation side
 // data (phone videos) is applied, so frames are upright as a player would show them.
 //
-// Errors (Result/Status, never exceptions): a missing file is kNotFound; an empty,
-// truncated-at-the-header, non-video or audio-only file, or a codec this FFmpeg
-// cannot decode, is kInvalidArgument with one message naming the file and reason.
+// Errors (Result/Status, never exceptions): a missing file is kNotFound; a FIFO,
+// device or folder (see InputFile: the file is opened and checked on its
+// descriptor, then read by FFmpeg through it), an empty, truncated-at-the-header,
+// non-video or audio-only file, or a codec this FFmpeg cannot decode, is
+// kInvalidArgument with one message naming the file and reason. A file that ends
+// early (truncated) just ends; a read that fails (EIO) or a demuxer error other
+// than the end of the file is an error from Next, not a silent end.
 // A Decoder is not thread-safe; it owns all FFmpeg state and frees it on destruction.
 #pragma once
 
@@ -58,6 +62,7 @@ class Decoder {
     bool convert = true;        // false: count frames only, `bgr` stays empty
     bool apply_rotation = true;
     int rotation = -1;          // >= 0: use this instead of the file's own (0/90/180/270)
+    std::string flag;           // the flag that named the file ("--input"), for messages
   };
 
   static Result<std::unique_ptr<Decoder>> Open(const std::string& path, const Options& options);
@@ -66,7 +71,8 @@ class Decoder {
   Decoder& operator=(const Decoder&) = delete;
 
   // Fills `frame` with the next frame and returns true, or returns false at the end.
-  // An error is returned only when the file cannot be read at all any more.
+  // An error is returned only when the file cannot be read any more: a failed read
+  // or a demuxer error (ReadFrameStatus), never for a packet that fails to decode.
   // With convert = false the frame is decoded (later frames may need it) but not
   // converted: `bgr` is left empty. Cheaper for frames a step will skip.
   Result<bool> Next(VideoFrame* frame, bool convert = true);

@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <optional>
 #include <sstream>
 
@@ -11,6 +10,7 @@
 
 #include "util/fs.h"
 #include "video/decoder.h"
+#include "video/input_file.h"
 #include "video/prefetch.h"
 #include "video/segment_index.h"
 
@@ -57,17 +57,23 @@ Result<std::vector<std::string>> LoadCheckpoint(const DetectOptions& o, Checkpoi
   std::vector<std::string> lines;
   std::string path = o.checkpoint_dir + "/" + kCheckpointFile;
   if (o.checkpoint_dir.empty() || !PathExists(path)) return lines;
-  auto text = ReadFile(path);
+  auto text = ReadSmallFile(path, "--checkpoint-dir");
   if (!text.ok()) return text.status();
   nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded() || j.value("fingerprint", "") != Fingerprint(o)) return lines;  // stale
   Checkpoint c;
   c.next_local = j.value("next_local", int64_t{0});
   c.detections = j.value("detections", int64_t{0});
-  std::ifstream in(o.checkpoint_dir + "/" + kPartialFile);
-  std::string line;
-  while (static_cast<int64_t>(lines.size()) < c.detections && std::getline(in, line))
-    lines.push_back(line);
+  auto partial = InputFile::Open(o.checkpoint_dir + "/" + kPartialFile, "--checkpoint-dir");
+  if (!partial.ok() && partial.status().code() != StatusCode::kNotFound) return partial.status();
+  if (partial.ok()) {
+    // A run stopped between the two writes of SaveCheckpoint leaves more lines
+    // than the checkpoint counts; the first `detections` are its own.
+    NS_RETURN_IF_ERROR(partial->ForEachLine(kJsonLineLimit, [&](std::string_view line, int64_t) {
+      if (static_cast<int64_t>(lines.size()) < c.detections) lines.emplace_back(line);
+      return Status::Ok();
+    }));
+  }
   if (static_cast<int64_t>(lines.size()) != c.detections) return std::vector<std::string>{};
   *ck = c;
   return lines;
@@ -92,6 +98,10 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
   if (o.stride < 1) return Status::Invalid("--stride must be >= 1");
   if (o.checkpoint_every < 1) return Status::Invalid("--checkpoint-every must be >= 1");
   if (o.out_dir.empty()) return Status::Invalid("no output folder: pass --out or set NIGHTSHIFT_OUTPUT_DIR");
+  if (!o.checkpoint_dir.empty()) {  // made when missing, but never read if it is not a folder
+    Status folder = CheckFolder(o.checkpoint_dir, "--checkpoint-dir");
+    if (!folder.ok() && folder.code() != StatusCode::kNotFound) return folder;
+  }
   auto start = std::chrono::steady_clock::now();
   cv::setNumThreads(o.threads);
 
@@ -112,6 +122,7 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
   Decoder::Options dopt;
   dopt.threads = o.threads;
   dopt.rotation = rotation;
+  dopt.flag = "--input";
   auto dec = Decoder::Open(o.input, dopt);
   if (!dec.ok()) return dec.status();
   auto detector = MakeDetector(o.detector);

@@ -46,8 +46,8 @@ Result<Detection> DetectionFromJson(const nlohmann::json& j) {
   }
 }
 
-Result<std::vector<Detection>> ReadDetections(const std::string& path) {
-  return ReadJsonLines<Detection>(path, DetectionFromJson);
+Result<std::vector<Detection>> ReadDetections(const std::string& path, const std::string& flag) {
+  return ReadJsonLines<Detection>(path, flag, DetectionFromJson);
 }
 
 }  // namespace ns::video

@@ -5,13 +5,13 @@
 #pragma once
 
 #include <cstdint>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "util/status.h"
+#include "video/input_file.h"
 
 namespace ns::video {
 
@@ -36,25 +36,29 @@ nlohmann::json ToJson(const Detection& d);
 Result<Detection> DetectionFromJson(const nlohmann::json& j);
 // Serialises one line (no newline) with rounded numbers so that output is stable.
 std::string ToJsonLine(const Detection& d);
-// Reads a .jsonl file; a malformed line is an error naming file:line.
-Result<std::vector<Detection>> ReadDetections(const std::string& path);
+// Reads a .jsonl file; a malformed line is an error naming file:line. `flag` names
+// the input in messages (see InputFile).
+Result<std::vector<Detection>> ReadDetections(const std::string& path, const std::string& flag);
 
-// Reads a JSON Lines file, giving each non-empty line to `parse` (json ->
-// Result<T>). The first unreadable line is an error naming file:line.
+// Reads a JSON Lines file (a regular file, lines of at most kJsonLineLimit bytes;
+// see InputFile), giving each non-empty line to `parse` (json -> Result<T>). The
+// first unreadable line is an error naming file:line.
 template <typename T, typename Parse>
-Result<std::vector<T>> ReadJsonLines(const std::string& path, Parse parse) {
-  std::ifstream in(path);
-  if (!in) return Status::NotFound(path + ": cannot open");
+Result<std::vector<T>> ReadJsonLines(const std::string& path, const std::string& flag,
+                                     Parse parse) {
+  auto in = InputFile::Open(path, flag);
+  if (!in.ok()) return in.status();
   std::vector<T> out;
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (line.empty()) continue;
+  Status st = in->ForEachLine(kJsonLineLimit, [&](std::string_view line, int64_t n) -> Status {
+    if (line.empty()) return Status::Ok();
     nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded()) return Status::Invalid(path + ":" + std::to_string(n) + ": not JSON");
     Result<T> v = parse(j);
     if (!v.ok()) return Status::Invalid(path + ":" + std::to_string(n) + ": " + v.status().message());
     out.push_back(std::move(v.value()));
-  }
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
   return out;
 }
 

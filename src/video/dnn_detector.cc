@@ -1,12 +1,13 @@
 // The "dnn" detector: a Darknet (cfg + weights) or ONNX model through cv::dnn.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "util/fs.h"
 #include "video/detector.h"
+#include "video/input_file.h"
 
 namespace ns::video {
 namespace {
@@ -136,19 +137,59 @@ class DnnDetector : public Detector {
   cv::Mat resized_;
 };
 
+std::string Extension(const std::string& path) {
+  size_t dot = path.find_last_of("./");
+  if (dot == std::string::npos || path[dot] != '.') return "";
+  std::string ext = path.substr(dot + 1);
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+Result<std::string> ReadModelFile(const std::string& path, const std::string& flag,
+                                  const char* what) {
+  auto bytes = ReadSmallFile(path, flag, kModelFileLimit);
+  if (!bytes.ok() && bytes.status().code() == StatusCode::kNotFound)
+    return Status::NotFound(flag + " " + path + ": " + what + " not found");
+  return bytes;
+}
+
+// The model and config are read through InputFile and OpenCV gets their bytes,
+// never a path to open itself (a FIFO or /dev/zero would hang or fill memory
+// there). The framework follows the extensions, as cv::dnn::readNet's does.
+Result<cv::dnn::Net> LoadNet(const DetectorOptions& options) {
+  auto model = ReadModelFile(options.model, "--model", "model file");
+  if (!model.ok()) return model.status();
+  std::string config;
+  if (!options.config.empty()) {
+    auto c = ReadModelFile(options.config, "--config", "model config");
+    if (!c.ok()) return c.status();
+    config = std::move(*c);
+  }
+  const std::string ext = Extension(options.model), cext = Extension(options.config);
+  const std::string& m = *model;
+  const std::string& c = config;
+  if (ext == "onnx") return cv::dnn::readNetFromONNX(m.data(), m.size());
+  if (ext == "weights" || cext == "cfg")
+    return cv::dnn::readNetFromDarknet(c.data(), c.size(), m.data(), m.size());
+  if (ext == "caffemodel") return cv::dnn::readNetFromCaffe(c.data(), c.size(), m.data(), m.size());
+  if (ext == "pb") return cv::dnn::readNetFromTensorflow(m.data(), m.size(), c.data(), c.size());
+  return Status::Invalid("--model " + options.model +
+                         ": unknown model format; pass an .onnx file, Darknet .weights with --config "
+                         ".cfg, a .caffemodel with --config .prototxt, or a TensorFlow .pb");
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Detector>> MakeDnnDetector(const DetectorOptions& options) {
   if (options.model.empty()) return Status::Invalid("--detector dnn needs --model FILE");
-  if (!IsRegularFile(options.model)) return Status::NotFound(options.model + ": model file not found");
-  if (!options.config.empty() && !IsRegularFile(options.config))
-    return Status::NotFound(options.config + ": model config not found");
   if (options.decode != "yolo" && options.decode != "fastestdet")
     return Status::Invalid("--decode must be yolo or fastestdet, not '" + options.decode + "'");
   if (options.input_width <= 0 || options.input_height <= 0 || options.tiles_x < 1 || options.tiles_y < 1)
     return Status::Invalid("--input-size and --tiles must be positive");
   try {
-    cv::dnn::Net net = cv::dnn::readNet(options.model, options.config);
+    auto loaded = LoadNet(options);
+    if (!loaded.ok()) return loaded.status();
+    cv::dnn::Net net = std::move(*loaded);
     if (net.empty()) return Status::Invalid(options.model + ": OpenCV DNN could not load the model");
     net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
     net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);

@@ -29,7 +29,7 @@ struct Encoder::State {
     av_packet_free(&packet);
     avcodec_free_context(&codec);
     if (fmt) {
-      if (fmt->pb) avio_closep(&fmt->pb);
+      if (fmt->pb) avio_closep(&fmt->pb);  // only when Finish failed or never ran
       avformat_free_context(fmt);
     }
   }
@@ -147,7 +147,8 @@ Status Encoder::Finish() {
   NS_RETURN_IF_ERROR(Drain(true));
   rc = av_write_trailer(s.fmt);
   if (rc < 0) return AvStatus(rc, "cannot finish", path_);
-  return Status::Ok();
+  // The last bytes reach the file (and NFS reports a failed write-back) only here.
+  return CloseOutput(s.fmt, path_);
 }
 
 }  // namespace ns::video

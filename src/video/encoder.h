@@ -24,6 +24,9 @@ class Encoder {
 
   // `bgr` must have the size given to Open.
   Status Write(const cv::Mat& bgr);
+  // Flushes the encoder, writes the trailer and closes the file. Any of these
+  // failing (a full disk, a failed close on NFS) is an error: the file is then
+  // incomplete. Only a file Finish() returned Ok for is complete.
   Status Finish();
   const std::string& codec() const { return codec_; }
 

@@ -6,7 +6,7 @@
 
 #include <opencv2/imgproc.hpp>
 
-#include "util/fs.h"
+#include "video/input_file.h"
 
 namespace ns::video {
 
@@ -45,8 +45,8 @@ MotionStats ComputeMotion(const std::vector<TrackPoint>& points, int window, dou
 }
 
 Result<cv::Matx33d> ReadHomography(const std::string& path) {
-  auto text = ReadFile(path);
-  if (!text.ok()) return Status::NotFound(path + ": cannot read the homography");
+  auto text = ReadSmallFile(path, "--homography");
+  if (!text.ok()) return text.status();
   std::vector<double> v;
   nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
   if (!j.is_discarded()) {

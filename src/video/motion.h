@@ -32,7 +32,9 @@ MotionStats ComputeMotion(const std::vector<TrackPoint>& points, int window = 5,
 
 // Reads a 3x3 homography (image pixels -> pitch metres) from a file holding either a
 // JSON array (3x3 nested or 9 numbers, or {"h": ...}) or 9 whitespace-separated
-// numbers. kInvalidArgument names the file when it is neither.
+// numbers. kInvalidArgument names the file when it is neither. The file is named
+// --homography in messages (a regular file of at most kSmallFileLimit bytes; see
+// InputFile).
 Result<cv::Matx33d> ReadHomography(const std::string& path);
 cv::Point2d Apply(const cv::Matx33d& h, cv::Point2d p);
 

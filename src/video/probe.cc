@@ -7,6 +7,7 @@ extern "C" {
 #include <algorithm>
 #include <cmath>
 
+#include "video/av_error.h"
 #include "video/decoder.h"
 
 namespace ns::video {
@@ -15,6 +16,7 @@ Result<ProbeResult> Probe(const std::string& path, bool decode) {
   Decoder::Options opt;
   opt.convert = false;
   opt.threads = 0;
+  opt.flag = "--input";
   auto demux = Decoder::Open(path, opt);
   if (!demux.ok()) return demux.status();
   const StreamInfo& in = (*demux)->info();
@@ -37,7 +39,8 @@ Result<ProbeResult> Probe(const std::string& path, bool decode) {
   if (!pkt) return Status::Internal("out of memory");
   std::vector<int64_t> pts;
   int64_t packets = 0;
-  while (av_read_frame(fmt, pkt) >= 0) {
+  int rc;
+  while ((rc = av_read_frame(fmt, pkt)) >= 0) {
     if (pkt->stream_index == in.stream_index) {
       ++packets;
       int64_t t = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
@@ -49,6 +52,7 @@ Result<ProbeResult> Probe(const std::string& path, bool decode) {
     av_packet_unref(pkt);
   }
   av_packet_free(&pkt);
+  NS_RETURN_IF_ERROR(ReadFrameStatus(rc, fmt, path));
   std::sort(pts.begin(), pts.end());
   if (!pts.empty()) {
     double t0 = pts.front() * in.time_base;

@@ -11,6 +11,7 @@
 #include "video/decoder.h"
 #include "video/encoder.h"
 #include "video/image_file.h"
+#include "video/input_file.h"
 #include "video/motion.h"
 #include "video/prefetch.h"
 #include "video/segment_index.h"
@@ -47,7 +48,7 @@ void DrawBox(cv::Mat& img, const TrackedBox& b, cv::Scalar c) {
 }
 
 Result<Heatmap> HeatmapFromJson(const std::string& path) {
-  auto text = ReadFile(path);
+  auto text = ReadSmallFile(path, "--analysis");
   if (!text.ok()) return text.status();
   nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
   try {
@@ -129,7 +130,7 @@ class Overlay {
 Result<RenderSummary> RunRender(const RenderOptions& o) {
   if (o.out_dir.empty()) return Status::Invalid("no output folder: pass --out or set NIGHTSHIFT_OUTPUT_DIR");
   std::string tracks_path = IsDirectory(o.tracks) ? o.tracks + "/tracks.jsonl" : o.tracks;
-  auto boxes = ReadTracks(tracks_path);
+  auto boxes = ReadTracks(tracks_path, "--tracks");
   if (!boxes.ok()) return boxes.status();
   std::map<int64_t, std::vector<TrackedBox>> by_frame;
   for (const auto& b : *boxes) by_frame[b.frame].push_back(b);
@@ -142,8 +143,11 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
   RenderSummary sum;
   NS_RETURN_IF_ERROR(MakeDirs(o.out_dir));
   if (!o.analysis.empty()) {
-    auto text = ReadFile(o.analysis + "/summary.json");
-    if (!text.ok()) return Status::NotFound(o.analysis + ": no summary.json (run analyse first)");
+    NS_RETURN_IF_ERROR(CheckFolder(o.analysis, "--analysis", "the analyse step's folder"));
+    auto text = ReadSmallFile(o.analysis + "/summary.json", "--analysis");
+    if (!text.ok() && text.status().code() == StatusCode::kNotFound)
+      return Status::NotFound(o.analysis + ": no summary.json (run analyse first)");
+    if (!text.ok()) return text.status();
     nlohmann::json s = nlohmann::json::parse(*text, nullptr, false);
     if (s.is_discarded()) return Status::Invalid(o.analysis + "/summary.json: not valid JSON");
     for (const auto& t : s.value("tracks", nlohmann::json::array())) team_of[t.value("id", 0)] = t.value("team", -1);
@@ -167,6 +171,7 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
   double fps = 0;
   Decoder::Options dopt;
   dopt.threads = o.threads;
+  dopt.flag = "--input";
   if (!o.index_path.empty()) {
     auto seg = FindSegment(o.index_path, o.video);
     if (!seg.ok()) return seg.status();

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/fs.h"
+#include "video/input_file.h"
 
 namespace ns::video {
 namespace {
@@ -23,18 +24,21 @@ std::string Clock(double seconds) {
   return buf;
 }
 
-// An <img> with the file inlined, or "" when the file is missing.
-std::string InlineImage(const std::string& path, const std::string& mime, const std::string& alt,
-                        const std::string& cls) {
-  auto bytes = ReadFile(path);
-  if (!bytes.ok()) return "";
+// An <img> with the file inlined, or "" when the file is missing. `flag` names the
+// folder it came from in messages.
+Result<std::string> InlineImage(const std::string& path, const std::string& flag,
+                                const std::string& mime, const std::string& alt,
+                                const std::string& cls) {
+  auto bytes = ReadSmallFile(path, flag);
+  if (!bytes.ok() && bytes.status().code() == StatusCode::kNotFound) return std::string();
+  if (!bytes.ok()) return bytes.status();
   return "<img class=\"" + cls + "\" alt=\"" + HtmlEscape(alt) + "\" src=\"data:" + mime + ";base64," +
          Base64(*bytes) + "\">";
 }
 
-Result<nlohmann::json> ReadJson(const std::string& path) {
-  auto text = ReadFile(path);
-  if (!text.ok()) return Status::NotFound(path + ": cannot read");
+Result<nlohmann::json> ReadJson(const std::string& path, const std::string& flag) {
+  auto text = ReadSmallFile(path, flag);
+  if (!text.ok()) return text.status();
   nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded()) return Status::Invalid(path + ": not valid JSON");
   return j;
@@ -96,12 +100,15 @@ std::string HtmlEscape(const std::string& text) {
 
 Result<std::string> RunReport(const ReportOptions& o) {
   if (o.out_dir.empty()) return Status::Invalid("no output folder: pass --out or set NIGHTSHIFT_OUTPUT_DIR");
-  auto summary = ReadJson(o.analysis + "/summary.json");
+  NS_RETURN_IF_ERROR(CheckFolder(o.analysis, "--input", "the analyse step's folder"));
+  if (!o.render.empty())
+    NS_RETURN_IF_ERROR(CheckFolder(o.render, "--render", "the render step's folder"));
+  auto summary = ReadJson(o.analysis + "/summary.json", "--input");
   if (!summary.ok()) return summary.status();
   const nlohmann::json& s = *summary;
   nlohmann::json probe;
   if (!o.probe.empty()) {
-    auto p = ReadJson(IsDirectory(o.probe) ? o.probe + "/probe.json" : o.probe);
+    auto p = ReadJson(IsDirectory(o.probe) ? o.probe + "/probe.json" : o.probe, "--probe");
     if (!p.ok()) return p.status();
     probe = *p;
   }
@@ -139,9 +146,10 @@ Result<std::string> RunReport(const ReportOptions& o) {
       << "\"></span>Team " << (k + 1) << "</h3>\n<p>" << t.value("tracks", nlohmann::json::array()).size()
       << " players, " << Fixed(t.value("distance", 0.0), 0) << " " << units << " covered in total</p>\n";
     if (!o.render.empty()) {
-      std::string img = InlineImage(o.render + "/heatmap_team" + std::to_string(k) + ".png", "image/png",
-                                    "heatmap of team " + std::to_string(k + 1), "heat");
-      h << (img.empty() ? "<p class=\"muted\">no heatmap</p>" : img) << "\n";
+      auto img = InlineImage(o.render + "/heatmap_team" + std::to_string(k) + ".png", "--render",
+                             "image/png", "heatmap of team " + std::to_string(k + 1), "heat");
+      if (!img.ok()) return img.status();
+      h << (img->empty() ? "<p class=\"muted\">no heatmap</p>" : *img) << "\n";
     }
     h << "</div>\n";
   }
@@ -152,9 +160,12 @@ Result<std::string> RunReport(const ReportOptions& o) {
     << "/s)</th></tr>\n";
   for (const auto& t : s.value("tracks", nlohmann::json::array())) {
     std::string thumb;
-    if (t.contains("thumb"))
-      thumb = InlineImage(o.analysis + "/" + t["thumb"].get<std::string>(), "image/jpeg",
-                          "player " + std::to_string(t.value("id", 0)), "thumb");
+    if (t.contains("thumb")) {
+      auto img = InlineImage(o.analysis + "/" + t["thumb"].get<std::string>(), "--input",
+                             "image/jpeg", "player " + std::to_string(t.value("id", 0)), "thumb");
+      if (!img.ok()) return img.status();
+      thumb = std::move(*img);
+    }
     int team = t.value("team", -1);
     h << "<tr><td>" << thumb << "</td><td>" << t.value("id", 0) << "</td><td>";
     if (t.contains("colour"))

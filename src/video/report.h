@@ -5,7 +5,8 @@
 // Reads the analyse step's folder (summary.json, thumbs/) and, optionally, the render
 // step's folder (heatmap PNGs; the video link points at <render>/annotated.mp4 as a
 // sibling folder "../<render folder name>/annotated.mp4", which is where the engine
-// commits it) and a probe.json.
+// commits it) and a probe.json. Files are read as InputFile (regular files, size
+// limits); a missing heatmap or thumbnail is left out of the page.
 #pragma once
 
 #include <string>

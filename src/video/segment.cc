@@ -10,6 +10,7 @@ extern "C" {
 
 #include "util/fs.h"
 #include "video/av_error.h"
+#include "video/av_input.h"
 #include "video/decoder.h"
 
 namespace ns::video {
@@ -25,7 +26,7 @@ struct Packet {
 class SegmentWriter {
  public:
   ~SegmentWriter() {
-    if (out_ && opened_) avio_closep(&out_->pb);
+    if (out_ && opened_) avio_closep(&out_->pb);  // only when Finish failed or never ran
     avformat_free_context(out_);
   }
 
@@ -71,10 +72,13 @@ class SegmentWriter {
     return Status::Ok();
   }
 
+  // Writes the trailer and closes the file; either failing (a full disk) is an
+  // error, not a truncated segment.
   Status Finish() {
     int rc = av_write_trailer(out_);
     if (rc < 0) return AvStatus(rc, "cannot finish", path_);
-    return Status::Ok();
+    opened_ = false;
+    return CloseOutput(out_, path_);
   }
 
  private:
@@ -89,14 +93,10 @@ class SegmentWriter {
 // a packet may go to two segments.
 Status WriteSegments(const std::string& input, int stream_index, const std::string& out_dir,
                      const std::vector<SegmentPlan>& plans) {
-  AVFormatContext* fmt = nullptr;
-  int rc = avformat_open_input(&fmt, input.c_str(), nullptr, nullptr);
-  if (rc < 0) return AvStatus(rc, "cannot reopen", input);
-  struct InGuard {
-    AVFormatContext** f;
-    ~InGuard() { avformat_close_input(f); }
-  } in_guard{&fmt};
-  rc = avformat_find_stream_info(fmt, nullptr);
+  auto in = AvInput::Open(input, "--input");
+  if (!in.ok()) return in.status();
+  AVFormatContext* fmt = (*in)->format();
+  int rc = avformat_find_stream_info(fmt, nullptr);
   if (rc < 0) return AvStatus(rc, "cannot read stream information", input);
   const AVStream* ist = fmt->streams[stream_index];
 
@@ -108,7 +108,7 @@ Status WriteSegments(const std::string& input, int stream_index, const std::stri
   } pkt_guard{&pkt};
   size_t i = 0;
   size_t first_open = 0;  // plans before this one are finished
-  while (first_open < plans.size() && av_read_frame(fmt, pkt) >= 0) {
+  while (first_open < plans.size() && (rc = av_read_frame(fmt, pkt)) >= 0) {
     if (pkt->stream_index != stream_index) {
       av_packet_unref(pkt);
       continue;
@@ -131,6 +131,7 @@ Status WriteSegments(const std::string& input, int stream_index, const std::stri
       ++first_open;
     }
   }
+  if (first_open < plans.size()) NS_RETURN_IF_ERROR(ReadFrameStatus(rc, fmt, input));
   for (size_t k = first_open; k < plans.size(); ++k) {
     if (!open[k]) return Status::IoError(input + ": the file changed while segmenting");
     NS_RETURN_IF_ERROR(open[k]->Finish());
@@ -146,6 +147,7 @@ Result<SegmentIndex> SegmentVideo(const std::string& input, const std::string& o
   if (options.overlap < 0) return Status::Invalid("--overlap must be >= 0");
   Decoder::Options dopt;
   dopt.convert = false;
+  dopt.flag = "--input";
   auto dec = Decoder::Open(input, dopt);
   if (!dec.ok()) return dec.status();
   const StreamInfo& info = (*dec)->info();
@@ -155,7 +157,8 @@ Result<SegmentIndex> SegmentVideo(const std::string& input, const std::string& o
   std::vector<Packet> packets;
   AVPacket* pkt = av_packet_alloc();
   int64_t first_pts = AV_NOPTS_VALUE;
-  while (av_read_frame(fmt, pkt) >= 0) {
+  int rc;
+  while ((rc = av_read_frame(fmt, pkt)) >= 0) {
     if (pkt->stream_index == info.stream_index) {
       Packet p;
       p.pts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
@@ -168,6 +171,7 @@ Result<SegmentIndex> SegmentVideo(const std::string& input, const std::string& o
     av_packet_unref(pkt);
   }
   av_packet_free(&pkt);
+  NS_RETURN_IF_ERROR(ReadFrameStatus(rc, fmt, input));
   if (packets.empty()) return Status::Invalid(input + ": no video packets");
 
   double fps = info.avg_fps > 0 ? info.avg_fps : info.header_fps;

@@ -1,6 +1,7 @@
 #include "video/segment_index.h"
 
 #include "util/fs.h"
+#include "video/input_file.h"
 
 namespace ns::video {
 
@@ -69,8 +70,8 @@ Result<SegmentIndex> SegmentIndexFromJson(const nlohmann::json& j, const std::st
 }
 
 Result<SegmentIndex> ReadSegmentIndex(const std::string& path) {
-  auto text = ReadFile(path);
-  if (!text.ok()) return Status::NotFound(text.status().message());
+  auto text = ReadSmallFile(path, "--index");
+  if (!text.ok()) return text.status();
   nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded()) return Status::Invalid(path + ": not valid JSON");
   return SegmentIndexFromJson(j, path);

@@ -43,6 +43,8 @@ struct SegmentIndex {
 
 nlohmann::json ToJson(const SegmentIndex& index);
 Result<SegmentIndex> SegmentIndexFromJson(const nlohmann::json& j, const std::string& where);
+// Reads segments.json, named --index in messages (a regular file of at most
+// kSmallFileLimit bytes; see InputFile).
 Result<SegmentIndex> ReadSegmentIndex(const std::string& path);
 
 // Where segment file `segment` sits: its entry in the index at `index_path`, and

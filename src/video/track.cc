@@ -7,6 +7,7 @@
 
 #include "util/fs.h"
 #include "util/strings.h"
+#include "video/input_file.h"
 
 namespace ns::video {
 namespace {
@@ -22,11 +23,13 @@ struct Source {
 Result<Source> LoadSource(const std::string& dir) {
   Source s;
   s.dir = dir;
-  auto dets = ReadDetections(dir + "/detections.jsonl");
+  auto dets = ReadDetections(dir + "/detections.jsonl", "--input");
   if (!dets.ok()) return dets.status();
   s.dets = std::move(*dets);
-  auto text = ReadFile(dir + "/detect.json");
-  if (!text.ok()) return Status::Invalid(dir + ": has detections.jsonl but no detect.json");
+  auto text = ReadSmallFile(dir + "/detect.json", "--input");
+  if (!text.ok() && text.status().code() == StatusCode::kNotFound)
+    return Status::Invalid(dir + ": has detections.jsonl but no detect.json");
+  if (!text.ok()) return text.status();
   nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded()) return Status::Invalid(dir + "/detect.json: not valid JSON");
   s.owned_first = j.value("first_frame", int64_t{0});
@@ -41,8 +44,8 @@ Result<Source> LoadSource(const std::string& dir) {
 
 Result<MergedDetections> LoadDetections(const std::string& input, int stride) {
   std::vector<Source> sources;
-  if (IsRegularFile(input)) {
-    auto dets = ReadDetections(input);
+  if (!IsDirectory(input)) {  // a detections.jsonl (ReadDetections checks it is a file)
+    auto dets = ReadDetections(input, "--input");
     if (!dets.ok()) return dets.status();
     Source s;
     s.dir = input;
@@ -54,7 +57,7 @@ Result<MergedDetections> LoadDetections(const std::string& input, int stride) {
       s.owned_count = s.processed_last - s.owned_first + 1;
     }
     sources.push_back(std::move(s));
-  } else if (IsDirectory(input)) {
+  } else {
     auto dirs = FoldersHolding(input, "detections.jsonl");
     if (!dirs.ok()) return dirs.status();
     for (const auto& dir : *dirs) {
@@ -63,8 +66,6 @@ Result<MergedDetections> LoadDetections(const std::string& input, int stride) {
       sources.push_back(std::move(*s));
     }
     if (sources.empty()) return Status::Invalid(input + ": no detections.jsonl in it or in its sub-folders");
-  } else {
-    return Status::NotFound(input + ": no such file or folder");
   }
 
   // Which source speaks for each processed frame: its owner, else the first one.
@@ -132,8 +133,8 @@ Result<TrackedBox> TrackedBoxFromJson(const nlohmann::json& j) {
 
 }  // namespace
 
-Result<std::vector<TrackedBox>> ReadTracks(const std::string& path) {
-  return ReadJsonLines<TrackedBox>(path, TrackedBoxFromJson);
+Result<std::vector<TrackedBox>> ReadTracks(const std::string& path, const std::string& flag) {
+  return ReadJsonLines<TrackedBox>(path, flag, TrackedBoxFromJson);
 }
 
 Result<TrackStepSummary> RunTrack(const TrackStepOptions& o) {

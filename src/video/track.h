@@ -43,11 +43,13 @@ struct MergedDetections {
   std::vector<std::vector<Detection>> by_frame;  // parallel to frames
   int segments = 0;
 };
+// `input` is named --input in messages.
 Result<MergedDetections> LoadDetections(const std::string& input, int stride);
 
 Result<TrackStepSummary> RunTrack(const TrackStepOptions& options);
 
 nlohmann::json ToJson(const TrackedBox& b);
-Result<std::vector<TrackedBox>> ReadTracks(const std::string& path);
+// Reads tracks.jsonl; `flag` names it in messages (see InputFile).
+Result<std::vector<TrackedBox>> ReadTracks(const std::string& path, const std::string& flag);
 
 }  // namespace ns::video

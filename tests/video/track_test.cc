@@ -82,7 +82,7 @@ TEST_F(TrackStep, RunTrackWritesStableIdsAcrossSegments) {
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_EQ(s->tracks, 1);  // one walker, one id, across the boundary
   EXPECT_EQ(s->boxes, 100);
-  auto boxes = ReadTracks(o.out_dir + "/tracks.jsonl");
+  auto boxes = ReadTracks(o.out_dir + "/tracks.jsonl", "");
   ASSERT_TRUE(boxes.ok());
   for (const auto& b : *boxes) EXPECT_EQ(b.id, 1);
 }
@@ -109,7 +109,7 @@ TEST_F(TrackStep, SeveralClassesAreTrackedApart) {
   auto s = RunTrack(o);
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_EQ(s->tracks, 2);
-  auto boxes = ReadTracks(o.out_dir + "/tracks.jsonl");
+  auto boxes = ReadTracks(o.out_dir + "/tracks.jsonl", "");
   ASSERT_TRUE(boxes.ok());
   ASSERT_EQ(boxes->size(), 40u);
   for (const auto& b : *boxes) EXPECT_EQ(b.id, b.cls == "person" ? 1 : 2);

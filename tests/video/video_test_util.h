@@ -36,10 +36,15 @@ inline std::string Quote(const std::string& s) {
 }
 
 // Runs nightshift-video with `args` (and optional "VAR=value" environment), with a
-// timeout so that a hang fails the test instead of blocking it.
+// timeout so that a hang fails the test instead of blocking it, and, with
+// `max_memory_mb` > 0, a limit on its address space so that a run away read fails
+// the test instead of filling the machine's memory.
 inline RunResult RunVideo(const std::vector<std::string>& args, const std::string& dir,
-                          const std::vector<std::string>& env = {}, int timeout_s = 120) {
-  std::string cmd = "cd " + Quote(dir) + " && env";
+                          const std::vector<std::string>& env = {}, int timeout_s = 120,
+                          int max_memory_mb = 0) {
+  std::string cmd = "cd " + Quote(dir) + " && ";
+  if (max_memory_mb > 0) cmd += "ulimit -v " + std::to_string(max_memory_mb * 1024) + " && ";
+  cmd += "env";
   for (const auto& e : env) cmd += " " + Quote(e);
   cmd += " timeout -s KILL " + std::to_string(timeout_s) + " " + Quote(NS_VIDEO_BIN);
   for (const auto& a : args) cmd += " " + Quote(a);
