@@ -75,6 +75,22 @@ Scheduler::Scheduler(const spec::Pipeline& pipeline, RunConfig config, Store* st
       observer_(observer),
       rng_(config_.seed ? config_.seed : 0x9E3779B97F4A7C15ull) {
   steps_.resize(pipeline_.steps.size());
+  needs_.resize(pipeline_.steps.size());
+  dependents_.resize(pipeline_.steps.size());
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < pipeline_.steps.size(); ++i) index[pipeline_.steps[i].id] = i;
+  for (size_t i = 0; i < pipeline_.steps.size(); ++i) {
+    for (const auto& dep : pipeline_.steps[i].needs) {
+      auto it = index.find(dep);
+      if (it == index.end()) continue;  // the parser refuses unknown needs
+      needs_[i].push_back(it->second);
+      dependents_[it->second].push_back(i);
+    }
+  }
+  // Dependents wake in topological order, as before.
+  std::vector<size_t> rank(pipeline_.steps.size());
+  for (size_t k = 0; k < pipeline_.topo_order.size(); ++k) rank[pipeline_.topo_order[k]] = k;
+  for (auto& d : dependents_) std::sort(d.begin(), d.end(), [&](size_t x, size_t y) { return rank[x] < rank[y]; });
   free_ = executor_->capacity();
   gpu_busy_.assign(static_cast<size_t>(std::max(0, free_.gpus)), false);
   run_dir_ = config_.layout.RunDir(config_.run_id);
@@ -271,10 +287,7 @@ Result<std::string> Scheduler::Fingerprint(const spec::Step& step, const Task& t
     h.Add(it->second);
   }
   h.Add("upstream");
-  for (const auto& dep : step.needs) {
-    for (size_t i = 0; i < pipeline_.steps.size(); ++i)
-      if (pipeline_.steps[i].id == dep) h.Add(steps_[i].fingerprint);
-  }
+  for (size_t di : needs_[t.step]) h.Add(steps_[di].fingerprint);
   return h.HexDigest();
 }
 
@@ -472,28 +485,36 @@ Status Scheduler::OnStepDone(size_t si) {
   NS_RETURN_IF_ERROR(Event("step_finished", nullptr,
                            DumpJson(json{{"step", step.id}, {"status", ss.status}, {"message", ss.error}})));
 
-  // Wake the steps that were waiting for this one.
-  for (size_t j : pipeline_.topo_order) {
-    StepState& next = steps_[j];
-    if (next.phase != StepState::Phase::kWaiting) continue;
-    const spec::Step& ns = pipeline_.steps[j];
-    if (std::find(ns.needs.begin(), ns.needs.end(), step.id) == ns.needs.end()) continue;
-    bool all_done = true, blocked = false;
-    for (const auto& dep : ns.needs) {
-      const spec::Step* d = pipeline_.FindStep(dep);
-      size_t di = static_cast<size_t>(d - pipeline_.steps.data());
-      all_done &= steps_[di].phase == StepState::Phase::kDone;
-      blocked |= steps_[di].phase == StepState::Phase::kDone && steps_[di].status != "succeeded";
-    }
-    if (blocked || (all_done && cancelling_)) {
-      next.status = cancelling_ ? "cancelled" : "skipped";
-      next.started_at = clock_->Now();
-      NS_RETURN_IF_ERROR(OnStepDone(j));
-    } else if (all_done) {
-      NS_RETURN_IF_ERROR(ExpandStep(j));
+  // Wake the steps that were waiting for this one: iteratively, through a
+  // queue, so a chain of 30,000 steps that skip or reuse their outputs does not
+  // recurse 30,000 deep.
+  done_queue_.push_back(si);
+  if (draining_) return Status::Ok();
+  draining_ = true;
+  Status st = Status::Ok();
+  while (st.ok() && !done_queue_.empty()) {
+    size_t finished = done_queue_.front();
+    done_queue_.pop_front();
+    for (size_t j : dependents_[finished]) {
+      StepState& next = steps_[j];
+      if (next.phase != StepState::Phase::kWaiting) continue;
+      bool all_done = true, blocked = false;
+      for (size_t di : needs_[j]) {
+        all_done &= steps_[di].phase == StepState::Phase::kDone;
+        blocked |= steps_[di].phase == StepState::Phase::kDone && steps_[di].status != "succeeded";
+      }
+      if (blocked || (all_done && cancelling_)) {
+        next.status = cancelling_ ? "cancelled" : "skipped";
+        next.started_at = clock_->Now();
+        st = OnStepDone(j);
+      } else if (all_done) {
+        st = ExpandStep(j);
+      }
+      if (!st.ok()) break;
     }
   }
-  return Status::Ok();
+  draining_ = false;
+  return st;
 }
 
 // ---------------------------------------------------------------- running

@@ -137,6 +137,10 @@ class Scheduler {
   RunObserver* observer_;
 
   std::vector<std::unique_ptr<Task>> tasks_;
+  std::vector<std::vector<size_t>> needs_;       // step -> the steps it needs
+  std::vector<std::vector<size_t>> dependents_;  // step -> the steps that need it
+  std::deque<size_t> done_queue_;                // finished steps whose dependents to wake
+  bool draining_ = false;
   std::vector<StepState> steps_;
   std::map<uint64_t, size_t> running_;  // attempt handle -> task index
   std::priority_queue<std::pair<TimeMs, size_t>, std::vector<std::pair<TimeMs, size_t>>,

@@ -1,5 +1,6 @@
 #include "exec/local_executor.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -70,30 +71,39 @@ struct SpawnArgs {
 };
 
 // Runs in the child, on its own stack, sharing the parent's memory until execve.
+// Only raw system calls: no libc wrapper (nor a sanitizer's interceptor, which
+// would change state the parent shares) runs between clone and execve.
 int SpawnChild(void* p) {
   auto* a = static_cast<SpawnArgs*>(p);
-  ::setpgid(0, 0);
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != a->parent) ::_exit(127);
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int s = 1; s < NSIG; ++s) ::sigaction(s, &dfl, nullptr);
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::syscall(SYS_setpgid, 0, 0);
+  ::syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (::syscall(SYS_getppid) != a->parent) ::syscall(SYS_exit, 127);
+  struct KernelSigaction {
+    void* handler;
+    unsigned long flags;
+    void* restorer;
+    uint64_t mask;
+  } dfl{};  // SIG_DFL, no flags, empty mask
+  for (int s = 1; s < 65; ++s) {
+    if (s == SIGKILL || s == SIGSTOP) continue;
+    ::syscall(SYS_rt_sigaction, s, &dfl, nullptr, sizeof(uint64_t));
+  }
+  uint64_t none = 0;
+  ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, nullptr, sizeof none);
   for (int fd = 0; fd < 3; ++fd) {
-    if (::dup2(a->fds[fd], fd) < 0) {
+    if (::syscall(SYS_dup3, a->fds[fd], fd, 0) < 0) {
       a->error = errno;
-      ::_exit(127);
+      ::syscall(SYS_exit, 127);
     }
   }
-  if (a->cwd && ::chdir(a->cwd) != 0) {
+  if (a->cwd && ::syscall(SYS_chdir, a->cwd) != 0) {
     a->error = errno;
-    ::_exit(127);
+    ::syscall(SYS_exit, 127);
   }
-  ::execve(a->program, a->argv, a->envp);
+  ::syscall(SYS_execve, a->program, a->argv, a->envp);
   a->error = errno;
-  ::_exit(127);
+  ::syscall(SYS_exit, 127);
+  return 127;
 }
 
 // Like posix_spawn (clone with CLONE_VM | CLONE_VFORK: no page tables copied,
@@ -108,8 +118,16 @@ pid_t Spawn(SpawnArgs* a) {
   sigset_t all, old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = ::clone(SpawnChild, static_cast<char*>(stack) + kStack,
-                      CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+#if defined(__SANITIZE_THREAD__)
+  // ThreadSanitizer intercepts clone() as a fork and marks the shared runtime
+  // "forked" from the child, which shares its memory: call glibc's clone.
+  using CloneFn = int (*)(int (*)(void*), void*, int, void*, ...);
+  static CloneFn real_clone = reinterpret_cast<CloneFn>(
+      ::dlsym(::dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD), "clone"));
+#else
+  auto real_clone = &::clone;
+#endif
+  pid_t pid = real_clone(SpawnChild, static_cast<char*>(stack) + kStack, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
   int err = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ::munmap(stack, kStack);
@@ -247,7 +265,13 @@ LocalExecutor::~LocalExecutor() {
   // What the run's attempts left behind outside their groups ends with the run.
   // Orphans are re-parented to us as their parents die, so look a few times.
   for (int round = 0; round < 50; ++round) {
-    if (SweepOrphans(/*all=*/true) == 0 && round > 0) break;
+    int killed = SweepOrphans(/*all=*/true);
+    for (auto& [pid, fd] : orphans_) {
+      ::waitpid(pid, nullptr, 0);  // SIGKILLed: this returns at once
+      ::close(fd);
+    }
+    orphans_.clear();
+    if (killed == 0 && round > 0) break;
     ::usleep(20000);
   }
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
@@ -281,11 +305,21 @@ int LocalExecutor::SweepOrphans(bool all) {
     // through a pidfd checked again, so a reused pid is never hit.
     int fd = PidfdOpen(kids[i]);
     if (fd < 0) continue;
-    if (ProcessHasEnv(kids[i], kUidVar + uids[i])) {
-      ::syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
-      ++killed;
+    if (orphans_.count(kids[i]) || !ProcessHasEnv(kids[i], kUidVar + uids[i])) {
+      ::close(fd);
+      continue;
     }
-    ::close(fd);
+    ::syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
+    ++killed;
+    // Reaped by the monitor loop when it has died (not yet: SIGKILL takes a moment).
+    struct epoll_event ev {};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kKeyOrphan | static_cast<uint64_t>(kids[i]);
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0) {
+      orphans_[kids[i]] = fd;
+    } else {
+      ::close(fd);
+    }
   }
   // Reap every child that is not an attempt's leader (those are reaped by the
   // monitor loop with their rusage): killed orphans and daemons that exited.
@@ -547,6 +581,16 @@ void LocalExecutor::MonitorLoop() {
         if (!DrainPipe(p)) {
           ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, p->fd, nullptr);
           ClosePipe(p);
+        }
+        continue;
+      }
+      if (kind == kKeyOrphan) {
+        auto it = orphans_.find(static_cast<pid_t>(id));
+        if (it != orphans_.end()) {
+          ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->second, nullptr);
+          ::close(it->second);
+          ::waitpid(it->first, nullptr, WNOHANG);
+          orphans_.erase(it);
         }
         continue;
       }

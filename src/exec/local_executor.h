@@ -61,6 +61,7 @@ class LocalExecutor : public Executor {
   std::map<uint64_t, std::unique_ptr<Child>> children_;  // GUARDED_BY(mu_)
   bool stopping_ = false;                                // GUARDED_BY(mu_)
   std::set<std::string> starting_;  // uids being spawned; GUARDED_BY(mu_)
+  std::map<pid_t, int> orphans_;    // killed leftovers -> pidfd, until reaped (monitor thread)
   std::thread monitor_;
 };
 

@@ -5,7 +5,10 @@
 namespace ns::testing {
 
 Result<int64_t> FakeExecutor::Submit(const AttemptSpec& spec) {
-  submitted.push_back(spec);
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    submitted.push_back(spec);
+  }
   AttemptResult r = b_(spec);
   r.id = spec.id;
   if (hold) held.push_back(r);

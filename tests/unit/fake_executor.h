@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,20 @@ class FakeExecutor : public Executor {
   FakeExecutor(EventQueue* q, Capacity cap, Behaviour b) : q_(q), cap_(cap), b_(std::move(b)) {}
   Capacity capacity() const override { return cap_; }
   Result<int64_t> Submit(const AttemptSpec& spec) override;
-  void Cancel(uint64_t id) override { cancelled.push_back(id); }
+  void Cancel(uint64_t id) override {
+    std::lock_guard<std::mutex> g(mu_);
+    cancelled.push_back(id);
+  }
+  // For a test thread watching the scheduler's thread (the fields below are
+  // for reading after Run() returns).
+  size_t SubmittedCount() {
+    std::lock_guard<std::mutex> g(mu_);
+    return submitted.size();
+  }
+  std::vector<uint64_t> CancelledIds() {
+    std::lock_guard<std::mutex> g(mu_);
+    return cancelled;
+  }
 
   std::vector<AttemptSpec> submitted;
   std::vector<uint64_t> cancelled;
@@ -27,6 +41,7 @@ class FakeExecutor : public Executor {
   std::vector<AttemptResult> held;
 
  private:
+  std::mutex mu_;
   EventQueue* q_;
   Capacity cap_;
   Behaviour b_;

@@ -324,11 +324,12 @@ TEST_F(SchedulerTest, CancelStopsRunningAndPendingTasks) {
   Recorder rec;
   Scheduler s(*pipeline_, cfg, store_.get(), &exec, &clock_, &q, &rec);
   std::thread canceller([&] {
-    while (exec.submitted.size() < 2) std::this_thread::yield();
+    while (exec.SubmittedCount() < 2) std::this_thread::yield();
     q.RequestCancel();
     // The executor answers cancels with cancelled results.
-    while (exec.cancelled.size() < 2) std::this_thread::yield();
-    for (uint64_t id : {exec.cancelled[0], exec.cancelled[1]}) {
+    std::vector<uint64_t> ids;
+    while ((ids = exec.CancelledIds()).size() < 2) std::this_thread::yield();
+    for (uint64_t id : {ids[0], ids[1]}) {
       AttemptResult r;
       r.id = id;
       r.outcome = AttemptOutcome::kCancelled;
