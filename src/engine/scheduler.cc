@@ -1,6 +1,7 @@
 #include "engine/scheduler.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -641,10 +642,12 @@ Result<int64_t> Scheduler::Spawn(Task& t) {
   std::string tmp_dir = SlotDir(t.slot);
   std::string progress = out_dir + ".progress";
   NS_RETURN_IF_ERROR(MakeDir(out_dir));
-  if (static_cast<size_t>(t.slot) >= slot_made_.size()) slot_made_.resize(static_cast<size_t>(t.slot) + 1);
-  if (!slot_made_[static_cast<size_t>(t.slot)]) {
+  if (static_cast<size_t>(t.slot) >= slot_mtime_.size()) slot_mtime_.resize(static_cast<size_t>(t.slot) + 1, -1);
+  if (slot_mtime_[static_cast<size_t>(t.slot)] < 0) {
     NS_RETURN_IF_ERROR(MakeDir(tmp_dir));
-    slot_made_[static_cast<size_t>(t.slot)] = true;
+    struct stat st {};
+    if (::stat(tmp_dir.c_str(), &st) != 0) return Status::FromErrno("cannot stat " + tmp_dir, errno);
+    slot_mtime_[static_cast<size_t>(t.slot)] = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
   }
   std::string ckpt;
   if (step.checkpoint) {
@@ -744,10 +747,19 @@ Status Scheduler::HandleResult(const AttemptResult& r) {
   t.gpus.clear();
   if (t.slot >= 0) {
     // The slot's scratch folder is reused: empty it if the attempt left files.
+    // A folder's mtime changes when a name in it is made or removed: one stat
+    // says whether the attempt used its TMPDIR at all.
     std::string tmp = SlotDir(t.slot);
-    auto left = ListDir(tmp);
-    if (left.ok() && !left.value().empty()) {
-      for (const auto& n : left.value()) (void)RemoveTree(tmp + "/" + n);
+    struct stat st {};
+    if (::stat(tmp.c_str(), &st) == 0 && st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec !=
+                                             slot_mtime_[static_cast<size_t>(t.slot)]) {
+      auto left = ListDir(tmp);
+      if (left.ok()) {
+        for (const auto& n : left.value()) (void)RemoveTree(tmp + "/" + n);
+      }
+      if (::stat(tmp.c_str(), &st) == 0) {
+        slot_mtime_[static_cast<size_t>(t.slot)] = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+      }
     }
     free_slots_.push_back(t.slot);
     t.slot = -1;

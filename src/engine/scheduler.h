@@ -160,7 +160,7 @@ class Scheduler {
   std::deque<AttemptResult> local_results_;     // spawns that failed, handled next round
   std::vector<std::pair<std::string, std::string>> param_env_;
   std::vector<int> free_slots_;                 // scratch folders (TMPDIR) not in use
-  std::vector<bool> slot_made_;
+  std::vector<int64_t> slot_mtime_;  // mtime (ns) of each slot's clean folder; -1: not made
   int next_slot_ = 0;
   Capacity free_;
   std::vector<bool> gpu_busy_;

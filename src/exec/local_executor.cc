@@ -287,7 +287,7 @@ void LocalExecutor::Wake() {
 
 int LocalExecutor::SweepOrphans(bool all) {
   std::vector<std::string> uids;
-  std::vector<pid_t> kids = ChildrenWithEnvPrefix(kUidVar, &uids);
+  std::vector<pid_t> kids = ChildrenWithEnvPrefix(kUidVar, &uids, /*all_threads=*/all);
   std::set<std::string> live;
   std::set<pid_t> leaders;
   {
@@ -659,7 +659,8 @@ void LocalExecutor::MonitorLoop() {
       }
       listener_->OnAttemptFinished(r);
     }
-    // Descendants that left the group of an attempt that has ended.
+    // Descendants that left the group of an attempt that has ended; after the
+    // results are out, so the sweep is not on the path to the next launch.
     if (reaped) SweepOrphans(/*all=*/false);
   }
 }

@@ -167,13 +167,23 @@ std::vector<pid_t> FindProcessesWithEnvPrefix(const std::string& entry) {
   return out;
 }
 
-std::vector<pid_t> ChildrenWithEnvPrefix(const std::string& prefix, std::vector<std::string>* values) {
+std::vector<pid_t> ChildrenWithEnvPrefix(const std::string& prefix, std::vector<std::string>* values,
+                                         bool all_threads) {
   std::vector<pid_t> out;
-  DIR* d = ::opendir("/proc/self/task");
-  if (!d) return out;
-  while (struct dirent* e = ::readdir(d)) {
-    if (!AllDigits(e->d_name)) continue;
-    std::string kids = ReadProcFile(std::string("/proc/self/task/") + e->d_name + "/children");
+  // Children belong to the thread that made them; orphans re-parented to a
+  // subreaper go to its first live thread, the main one.
+  std::vector<std::string> tids;
+  if (all_threads) {
+    DIR* d = ::opendir("/proc/self/task");
+    if (!d) return out;
+    while (struct dirent* e = ::readdir(d))
+      if (AllDigits(e->d_name)) tids.push_back(e->d_name);
+    ::closedir(d);
+  } else {
+    tids.push_back(std::to_string(::getpid()));
+  }
+  for (const auto& tid : tids) {
+    std::string kids = ReadProcFile("/proc/self/task/" + tid + "/children");
     const char* p = kids.c_str();
     while (*p) {
       char* end = nullptr;
@@ -195,7 +205,6 @@ std::vector<pid_t> ChildrenWithEnvPrefix(const std::string& prefix, std::vector<
       }
     }
   }
-  ::closedir(d);
   return out;
 }
 

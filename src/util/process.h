@@ -56,9 +56,10 @@ std::vector<pid_t> FindProcessesWithEnvPrefix(const std::string& prefix);
 // between), its environment still holds an entry starting with `prefix`.
 Status SignalIfHasEnvPrefix(pid_t pid, const std::string& prefix, int sig);
 // Same, among the direct children of this process only (cheap: reads
-// /proc/self/task/*/children).
-std::vector<pid_t> ChildrenWithEnvPrefix(const std::string& prefix,
-                                         std::vector<std::string>* values);
+// /proc/self/task/<main>/children, or every thread's with all_threads), and
+// the value after the prefix of each into `values`.
+std::vector<pid_t> ChildrenWithEnvPrefix(const std::string& prefix, std::vector<std::string>* values,
+                                         bool all_threads);
 // Whether /proc/PID/environ of `pid` holds `entry` (exact), or an entry that
 // starts with it when `prefix` is set.
 bool ProcessHasEnv(pid_t pid, const std::string& entry, bool prefix = false);
