@@ -196,16 +196,23 @@ int RunsCommand(const InspectOptions& o) {
               "DURATION", "TASKS");
   for (const auto& r : runs.value()) {
     auto tasks = store->ListTasks(r.run_id);
-    int done = 0, total = 0;
+    int64_t done = 0, total = 0;
+    std::map<std::string, int64_t> rows;
     if (tasks.ok()) {
       for (const auto& t : tasks.value()) {
-        ++total;
+        ++rows[t.step];
         done += t.status == "succeeded" || t.status == "cached";
       }
     }
-    std::printf("%-24s  %-20s  %-10s  %-19s  %9s  %d/%d\n", r.run_id.c_str(), r.pipeline.c_str(),
-                DisplayStatus(r).c_str(), FormatTime(r.created_at).c_str(), Duration(r).c_str(), done,
-                total);
+    // Tasks that have not finished have no row yet: count them from the expansion.
+    auto expanded = store->StepTaskCounts(r.run_id);
+    if (expanded.ok()) {
+      for (const auto& [step, n] : expanded.value()) rows[step] = std::max(rows[step], n);
+    }
+    for (const auto& [step, n] : rows) total += n;
+    std::printf("%-24s  %-20s  %-10s  %-19s  %9s  %lld/%lld\n", r.run_id.c_str(), r.pipeline.c_str(),
+                DisplayStatus(r).c_str(), FormatTime(r.created_at).c_str(), Duration(r).c_str(),
+                static_cast<long long>(done), static_cast<long long>(total));
   }
   return kExitOk;
 }
@@ -242,6 +249,32 @@ int ShowCommand(const InspectOptions& o) {
     if (t.finished_at > s.last) s.last = t.finished_at;
     if (t.finished_at && t.started_at && t.status != "cached") s.busy += t.finished_at - t.started_at;
     if (t.status == "failed") s.failures.push_back(t.task_id + ": " + t.message);
+  }
+  // Tasks without a row have not finished: running if an attempt is in flight,
+  // else pending.
+  std::map<std::string, int> running_of;  // step -> tasks with an attempt running and no row
+  {
+    std::set<std::string> with_row;
+    for (const auto& t : tasks.value()) with_row.insert(t.task_id);
+    std::set<std::string> counted;
+    for (const auto& a : attempts.value()) {
+      if (a.status != "running" || with_row.count(a.task_id) || !counted.insert(a.task_id).second) continue;
+      running_of[a.task_id.substr(0, a.task_id.find('/'))]++;
+      attempts_of[a.task_id];  // keep
+    }
+  }
+  auto expanded = store->StepTaskCounts(run->run_id);
+  if (expanded.ok()) {
+    for (const auto& [step, n] : expanded.value()) {
+      if (!steps.count(step)) order.push_back(step);
+      StepSummary& s = steps[step];
+      int missing = static_cast<int>(n) - s.tasks;
+      if (missing <= 0) continue;
+      int running = std::min(missing, running_of[step]);
+      if (running > 0) s.by_status["running"] += running;
+      if (missing - running > 0) s.by_status["pending"] += missing - running;
+      s.tasks += missing;
+    }
   }
   if (o.json) {
     nlohmann::json j{{"run_id", run->run_id}, {"pipeline", run->pipeline}, {"status", DisplayStatus(*run)},

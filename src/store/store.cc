@@ -462,6 +462,30 @@ Result<std::vector<TaskRow>> Store::ListTasks(const std::string& run_id) {
   return out;
 }
 
+Result<std::vector<std::pair<std::string, int64_t>>> Store::StepTaskCounts(const std::string& run_id) {
+  Stmt q(Prepare(
+      "SELECT json_extract(data,'$.step'), json_extract(data,'$.tasks') FROM events "
+      "WHERE run_id=? AND kind='step_started' AND json_valid(data) AND id > (SELECT COALESCE(MAX(id),0) "
+      "FROM events WHERE run_id=? AND kind IN ('run_created','run_resumed')) ORDER BY id"));
+  if (!q.ok()) return Error("read step counts");
+  q.Bind(run_id).Bind(run_id);
+  std::vector<std::pair<std::string, int64_t>> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    std::string step = q.Text(0);
+    bool seen = false;
+    for (auto& [s, n] : out) {
+      if (s == step) {
+        n = q.Int(1);  // a resume expanded it again: the latest count holds
+        seen = true;
+      }
+    }
+    if (!seen) out.emplace_back(step, q.Int(1));
+  }
+  if (rc != SQLITE_DONE) return Error("read step counts");
+  return out;
+}
+
 Result<std::vector<AttemptRow>> Store::ListAttempts(const std::string& run_id) {
   Stmt q(Prepare(
       "SELECT run_id,task_id,attempt,status,exit_code,signal,pid,started_at,finished_at,"

@@ -119,6 +119,11 @@ class Store {
   Result<std::vector<TaskRow>> ListTasks(const std::string& run_id);
   Result<std::vector<AttemptRow>> ListAttempts(const std::string& run_id);
 
+  // Tasks per step as the engine expanded them since the run was last created or
+  // resumed (its step_started events), in the order the steps started: a task has a row only
+  // once it has finished, so this is how pending tasks are counted.
+  Result<std::vector<std::pair<std::string, int64_t>>> StepTaskCounts(const std::string& run_id);
+
   // Statements and transactions that changed the database through this Store
   // (BEGIN and COMMIT are not counted as statements).
   int64_t statements() const { return statements_; }

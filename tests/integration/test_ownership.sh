@@ -72,4 +72,21 @@ for try in 1 2 3 4 5; do
   assert_contains "$(cat a.log b.log)" "is already running"
   assert_eq "$(wc -l < ledger/executions)" "1" "try $try: the task ran more than once"
 done
+# While a run goes, tasks that have not finished (no row yet) still count.
+cat > w.yaml <<'YAML'
+name: wait
+steps:
+  nap:
+    foreach: [a, b, c, d]
+    run: sleep 1
+YAML
+"$NIGHTSHIFT" run w.yaml --root live --cpus 1 --plain > w.log 2>&1 & w=$!
+wait_for 20 test -s live/nightshift.db
+sleep 0.5
+capture ns runs --root live
+assert_contains "$out" "0/4" "runs while the first task runs: $out"
+capture ns show "$(latest_run live)" --root live
+assert_contains "$out" "1 running" "$out"
+assert_contains "$out" "3 pending" "$out"
+wait $w
 echo PASS
