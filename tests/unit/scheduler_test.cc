@@ -166,6 +166,20 @@ TEST_F(SchedulerTest, RespectsCpuCapacity) {
   EXPECT_EQ(rec_.max_running, 1);
 }
 
+TEST_F(SchedulerTest, ATaskThatCanNeverFitFailsInsteadOfWaitingForever) {
+  // Preflight refuses such a step in `nightshift run`; the scheduler must not
+  // hang on one either (a capacity that shrank, another caller).
+  std::string spec = "name: c\nsteps:\n  w:\n    run: echo\n    resources: {cpus: 4}\n"
+                     "  after:\n    needs: [w]\n    run: echo\n";
+  RunStatus st = RunPipeline(spec, [](const AttemptSpec&) { return Ok(); }, {}, false, {2, 0, 0});
+  EXPECT_EQ(st, RunStatus::kFailed);
+  ASSERT_EQ(rec_.Finished("failed").size(), 1u);
+  bool named = false;
+  for (const auto& e : rec_.events) named |= e.message.find("can never start") != std::string::npos;
+  EXPECT_TRUE(named);
+  EXPECT_EQ(exec_->submitted.size(), 0u);
+}
+
 TEST_F(SchedulerTest, RetriesRetryableWithExponentialBackoffAndJitter) {
   const char* spec = "name: r\nsteps:\n  a:\n    run: flaky\n    retry: {max_attempts: 4, backoff: 10s}\n";
   int calls = 0;
