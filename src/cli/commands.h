@@ -38,4 +38,13 @@ int ShowCommand(const InspectOptions& o);
 int LogsCommand(const InspectOptions& o);
 int CancelCommand(const InspectOptions& o);
 
+struct CostOptions {
+  std::string root;
+  std::string run_id;
+  std::string catalogue;  // "": $NIGHTSHIFT_CATALOGUE, else <root>/instances.yaml
+  bool json = false;
+};
+// `nightshift cost RUN`: the run's cost on a catalogue's instances (docs/cli.md, "Cost").
+int CostCommand(const CostOptions& o);
+
 }  // namespace ns::cli

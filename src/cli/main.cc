@@ -59,6 +59,16 @@ int Main(int argc, char** argv) {
   add_root(cancel);
   cancel->add_option("run", io.run_id, "Run id")->required();
 
+  CostOptions co;
+  auto* cost = app.add_subcommand(
+      "cost", "What a run cost on a catalogue's instances, vs all on-demand and one big machine");
+  cost->add_option("--root", co.root, "Root folder (default: $NIGHTSHIFT_ROOT or .)");
+  cost->add_option("run", co.run_id, "Run id")->required();
+  cost->add_option("--catalogue", co.catalogue,
+                   "Instance catalogue YAML (default: $NIGHTSHIFT_CATALOGUE, else "
+                   "<root>/instances.yaml)");
+  cost->add_flag("--json", co.json, "JSON output");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -71,6 +81,7 @@ int Main(int argc, char** argv) {
   if (*show) return ShowCommand(io);
   if (*logs) return LogsCommand(io);
   if (*cancel) return CancelCommand(io);
+  if (*cost) return CostCommand(co);
   return kExitBadInput;
 }
 
