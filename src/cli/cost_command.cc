@@ -179,14 +179,15 @@ int CostCommand(const CostOptions& o) {
         a.finished_at ? a.finished_at : (running && a.status == "running" ? now : a.started_at);
     usage.push_back({step, r->second, ClassOf(a), end - a.started_at, a.status});
   }
-  std::vector<cost::StepResources> wanted;
-  for (const auto& [step, r] : resources.value()) wanted.push_back({step, r});
-  Status fits = cost::CheckFits(*catalogue, wanted);
-  if (!fits.ok()) {
-    PrintError("run " + run.run_id + ", catalogue " + path + ":\n" + fits.message());
-    return kExitBadInput;
+  // The wall time ends when the run did; a stopped run (its engine gone, no
+  // end recorded) ended with its last attempt as far as billing can tell.
+  int64_t wall_end = run.finished_at;
+  if (!wall_end && running) wall_end = now;
+  if (!wall_end) {
+    wall_end = run.created_at;
+    for (const auto& a : rows) wall_end = std::max(wall_end, a.finished_at);
   }
-  int64_t wall = (run.finished_at ? run.finished_at : now) - run.created_at;
+  int64_t wall = wall_end - run.created_at;
   auto rc = cost::ComputeRunCost(*catalogue, usage, wall);
   if (!rc.ok()) {
     PrintError("run " + run.run_id + ", catalogue " + path + ":\n" + rc.status().message());

@@ -119,6 +119,10 @@ class InstanceReader {
                             : example);
       return std::nullopt;
     }
+    if (n.IsNull()) {
+      Error(n, "'" + key + "' has no value", example);
+      return std::nullopt;
+    }
     if (!n.IsScalar()) {
       Error(n, "'" + key + "' must be a single value, not a list or mapping", example);
       return std::nullopt;

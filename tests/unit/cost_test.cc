@@ -218,6 +218,11 @@ instances:
   EXPECT_NE(e.find("cat.yaml:3:5: error: instance is missing 'memory'"), std::string::npos) << e;
   EXPECT_NE(e.find("instance is missing 'spot_per_hour'"), std::string::npos) << e;
   EXPECT_NE(ErrorOf("prices_date: x\nsource: y\n").find("missing 'instances'"), std::string::npos);
+  e = ErrorOf(
+      "prices_date: x\nsource: y\ninstances:\n  - {name: a, cpus: 1, memory: 1GiB, "
+      "on_demand_per_hour: 0.1, spot_per_hour:}\n");
+  EXPECT_NE(e.find("cat.yaml:4:"), std::string::npos) << e;
+  EXPECT_NE(e.find("'spot_per_hour' has no value"), std::string::npos) << e;
 }
 
 TEST(CostTest, EveryProblemIsReportedTogether) {
