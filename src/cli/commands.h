@@ -16,6 +16,9 @@ struct RunOptions {
   bool plain = false;
   double cpus = 0;       // 0: this machine's
   std::string memory;    // "": this machine's
+  double spot_cpus = -1;       // with on_demand_cpus: cpus of each capacity class
+  double on_demand_cpus = -1;
+  std::string preempt;   // "RATE[,seed=N]": a reproducible spot market
 };
 int RunCommand(const RunOptions& o);
 
@@ -37,6 +40,8 @@ int RunsCommand(const InspectOptions& o);
 int ShowCommand(const InspectOptions& o);
 int LogsCommand(const InspectOptions& o);
 int CancelCommand(const InspectOptions& o);
+// `nightshift preempt RUN TASK`: a preemption notice to one running attempt.
+int PreemptCommand(const InspectOptions& o, const std::string& task);
 
 struct CostOptions {
   std::string root;

@@ -477,3 +477,42 @@ int CancelCommand(const InspectOptions& o) {
 }
 
 }  // namespace ns::cli
+
+namespace ns::cli {
+
+int PreemptCommand(const InspectOptions& o, const std::string& task) {
+  std::string root = ResolveRoot(o.root);
+  auto store = OpenStoreOrReport(root, false);
+  if (!store) return kExitBadInput;
+  auto run = FindRun(store.get(), o.run_id, root);
+  if (!run) return kExitBadInput;
+  if (run->status != "running" || RunEngineState(*run) != EngineState::kAlive) {
+    PrintError("run " + run->run_id + " has no live engine on this host; nothing to preempt");
+    return kExitBadInput;
+  }
+  auto attempts = store->ListAttempts(run->run_id);
+  if (!attempts.ok()) {
+    PrintError(attempts.status().message());
+    return kExitEngine;
+  }
+  bool running = false;
+  for (const auto& a : attempts.value()) running |= a.task_id == task && a.status == "running";
+  if (!running) {
+    PrintError("task '" + task + "' of run " + run->run_id +
+               " has no running attempt (see `nightshift show " + run->run_id + "`)");
+    return kExitBadInput;
+  }
+  // The request goes through the store; SIGUSR2 tells the engine to look.
+  Status st = store->Transaction([&]() -> Status {
+    return store->AppendEvent({0, run->run_id, RealClock().Now(), "preempt_requested", task, 0, ""});
+  });
+  if (st.ok()) st = SignalIdentity(ProcessIdentity::Parse(run->owner), SIGUSR2);
+  if (!st.ok()) {
+    PrintError("cannot preempt " + task + ": " + st.message());
+    return kExitEngine;
+  }
+  std::cout << "preemption notice sent to " << task << " of run " << run->run_id << "\n";
+  return kExitOk;
+}
+
+}  // namespace ns::cli

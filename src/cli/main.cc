@@ -23,6 +23,12 @@ int Main(int argc, char** argv) {
   run_cmd->add_flag("--plain", run.plain, "Plain progress lines even on a terminal");
   run_cmd->add_option("--cpus", run.cpus, "CPUs the local executor may use (default: all)");
   run_cmd->add_option("--memory", run.memory, "Memory the local executor may use, e.g. 8GiB (default: all)");
+  run_cmd->add_option("--spot-cpus", run.spot_cpus,
+                      "CPUs for spot attempts (with --on-demand-cpus; default: all cpus serve both classes)");
+  run_cmd->add_option("--on-demand-cpus", run.on_demand_cpus, "CPUs for on-demand attempts (with --spot-cpus)");
+  run_cmd->add_option("--preempt", run.preempt,
+                      "A reproducible spot market: RATE[,seed=N], the chance (0 to 1) that a spot attempt is "
+                      "preempted at a moment drawn over its step's estimated duration");
 
   std::string vfile;
   bool vquiet = false;
@@ -55,6 +61,12 @@ int Main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   logs->add_flag("-f,--follow", io.follow, "Keep printing until the attempt ends");
 
+  std::string preempt_task;
+  auto* preempt = app.add_subcommand(
+      "preempt", "Send a preemption notice to a running attempt (SIGTERM, its step's notice, SIGKILL)");
+  add_root(preempt);
+  preempt->add_option("run", io.run_id, "Run id")->required();
+  preempt->add_option("task", preempt_task, "Task id: STEP or STEP/ITEM")->required();
   auto* cancel = app.add_subcommand("cancel", "Cancel a running run: its tasks get SIGTERM, then SIGKILL");
   add_root(cancel);
   cancel->add_option("run", io.run_id, "Run id")->required();
@@ -81,6 +93,7 @@ int Main(int argc, char** argv) {
   if (*show) return ShowCommand(io);
   if (*logs) return LogsCommand(io);
   if (*cancel) return CancelCommand(io);
+  if (*preempt) return PreemptCommand(io, preempt_task);
   if (*cost) return CostCommand(co);
   return kExitBadInput;
 }

@@ -58,13 +58,17 @@ class SignalForwarder {
     ::signal(SIGTERM, SIG_DFL);
     sigset_t set;
     sigemptyset(&set);
-    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) sigaddset(&set, s);
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2}) sigaddset(&set, s);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     thread_ = std::thread([q, set] {
       while (true) {
         int sig = 0;
         if (sigwait(&set, &sig) != 0) continue;
         if (sig == SIGUSR1) return;
+        if (sig == SIGUSR2) {  // `nightshift preempt` left a request in the store
+          q->RequestPoll();
+          continue;
+        }
         std::cerr << "\nnightshift: " << (sig == SIGINT ? "interrupted" : "terminated")
                   << ": cancelling the run (its tasks get SIGTERM, then SIGKILL after their grace)\n";
         q->RequestCancel();
@@ -148,6 +152,7 @@ int RunCommand(const RunOptions& o) {
   // 4. Capacity and preflight: nothing is created for a run that cannot start.
   Capacity cap = LocalExecutor::MachineCapacity();
   if (o.cpus > 0) cap.cpus = o.cpus;
+  if (o.spot_cpus >= 0 && o.on_demand_cpus >= 0 && o.cpus <= 0) cap.cpus = o.spot_cpus + o.on_demand_cpus;
   if (!o.memory.empty()) {
     auto m = ParseMemoryBytes(o.memory);
     if (!m) {
@@ -173,6 +178,36 @@ int RunCommand(const RunOptions& o) {
   cfg.path_env = path_env;
   cfg.seed = static_cast<uint64_t>(clock.Now()) ^ static_cast<uint64_t>(::getpid());
   cfg.fault_kill_after_spawn = ::getenv("NIGHTSHIFT_TEST_KILL_AFTER_SPAWN") != nullptr;
+  if ((o.spot_cpus >= 0) != (o.on_demand_cpus >= 0)) {
+    PrintError("--spot-cpus and --on-demand-cpus go together (without both, all cpus serve both classes)");
+    return kExitBadInput;
+  }
+  if (o.spot_cpus >= 0) {
+    cfg.spot_cpus = o.spot_cpus;
+    cfg.on_demand_cpus = o.on_demand_cpus;
+  }
+  if (!o.preempt.empty()) {
+    // RATE[,seed=N]
+    std::string rate = o.preempt, seed;
+    auto comma = rate.find(',');
+    if (comma != std::string::npos) {
+      seed = rate.substr(comma + 1);
+      rate = rate.substr(0, comma);
+    }
+    char* end = nullptr;
+    double r = std::strtod(rate.c_str(), &end);
+    bool ok = !rate.empty() && end && *end == 0 && r >= 0 && r <= 1;
+    if (ok && !seed.empty()) {
+      ok = StartsWith(seed, "seed=") && seed.size() > 5 &&
+           seed.find_first_not_of("0123456789", 5) == std::string::npos && seed.size() < 25;
+      if (ok) cfg.preempt_seed = std::strtoull(seed.c_str() + 5, nullptr, 10);
+    }
+    if (!ok) {
+      PrintError("--preempt " + o.preempt + ": expected RATE[,seed=N] with RATE from 0 to 1, e.g. 0.3,seed=7");
+      return kExitBadInput;
+    }
+    cfg.preempt_rate = r;
+  }
   ProcessIdentity self = SelfIdentity();
   if (previous) {
     cfg.run_id = previous->run_id;

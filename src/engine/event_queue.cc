@@ -23,9 +23,24 @@ bool EventQueue::cancel_requested() {
   return cancel_;
 }
 
+void EventQueue::RequestPoll() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    poll_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool EventQueue::TakePoll() {
+  std::lock_guard<std::mutex> g(mu_);
+  bool p = poll_;
+  poll_ = false;
+  return p;
+}
+
 std::deque<AttemptResult> EventQueue::Wait(TimeMs deadline) {
   std::unique_lock<std::mutex> lock(mu_);
-  if (results_.empty() && !(cancel_ && !cancel_seen_)) clock_->WaitUntil(lock, cv_, deadline);
+  if (results_.empty() && !(cancel_ && !cancel_seen_) && !poll_) clock_->WaitUntil(lock, cv_, deadline);
   if (cancel_) cancel_seen_ = true;
   std::deque<AttemptResult> out;
   out.swap(results_);

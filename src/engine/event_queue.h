@@ -20,6 +20,10 @@ class EventQueue : public ExecutorListener {
   void OnAttemptFinished(const AttemptResult& result) override;
   void RequestCancel();
   bool cancel_requested();
+  // Something outside asked the engine to look at the store (`nightshift
+  // preempt`): wakes Wait; TakePoll says whether it was asked since last time.
+  void RequestPoll();
+  bool TakePoll();
   // Blocks until a result is queued, a cancel is requested, or `deadline` passes.
   // Returns every queued result (possibly none).
   std::deque<AttemptResult> Wait(TimeMs deadline);
@@ -31,6 +35,7 @@ class EventQueue : public ExecutorListener {
   std::deque<AttemptResult> results_;  // GUARDED_BY(mu_)
   bool cancel_ = false;                // GUARDED_BY(mu_)
   bool cancel_seen_ = false;           // GUARDED_BY(mu_)
+  bool poll_ = false;                  // GUARDED_BY(mu_)
 };
 
 }  // namespace ns

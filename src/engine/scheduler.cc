@@ -40,7 +40,9 @@ struct Scheduler::Task {
   std::vector<std::string> argv;
   std::string fingerprint;
   int attempts = 0;  // attempts made so far, earlier runs of a resumed run included
-  int session_attempts = 0;  // attempts made by this engine; the retry budget
+  int session_attempts = 0;  // attempts made by this engine; the retry budget (preemptions excluded)
+  int interruptions = 0;     // preemptions so far, earlier runs of a resumed run included
+  int cls = 0;               // capacity class of the running attempt: 0 on-demand, 1 spot
   uint64_t handle = 0;
   int64_t pid = 0;  // of the running attempt
   int slot = -1;    // scratch folder (TMPDIR) of the running attempt
@@ -93,6 +95,10 @@ Scheduler::Scheduler(const spec::Pipeline& pipeline, RunConfig config, Store* st
   for (size_t k = 0; k < pipeline_.topo_order.size(); ++k) rank[pipeline_.topo_order[k]] = k;
   for (auto& d : dependents_) std::sort(d.begin(), d.end(), [&](size_t x, size_t y) { return rank[x] < rank[y]; });
   free_ = executor_->capacity();
+  separate_classes_ = config_.spot_cpus >= 0 && config_.on_demand_cpus >= 0;
+  class_free_cpus_[0] = config_.on_demand_cpus;
+  class_free_cpus_[1] = config_.spot_cpus;
+  market_rng_ = config_.preempt_seed ? config_.preempt_seed : 1;
   gpu_busy_.assign(static_cast<size_t>(std::max(0, free_.gpus)), false);
   run_dir_ = config_.layout.RunDir(config_.run_id);
 }
@@ -125,6 +131,7 @@ Status Scheduler::SaveAttempt(const Task& t, const AttemptResult* r, const std::
   a.attempt = t.attempts;
   a.status = status;
   a.started_at = t.started_at;
+  a.capacity_class = t.cls == 1 ? "spot" : "on-demand";
   if (r) {
     a.exit_code = r->exit_code;
     a.signal = r->signal;
@@ -421,6 +428,8 @@ Status Scheduler::ExpandStep(size_t si) {
     t->key = foreach ? step.id + "." + name : step.id;
     auto prev_attempts = previous_attempts_.find(t->id);
     if (prev_attempts != previous_attempts_.end()) t->attempts = prev_attempts->second;
+    auto prev_int = previous_interruptions_.find(t->id);
+    if (prev_int != previous_interruptions_.end()) t->interruptions = prev_int->second;
     auto prev_history = previous_history_.find(t->id);
     if (prev_history != previous_history_.end()) t->history = std::move(prev_history->second);
     ss.tasks.push_back(t->index);
@@ -533,10 +542,80 @@ void Scheduler::RemoveAttemptStaging(const std::string& staging) {
   ::unlink((staging + ".progress").c_str());
 }
 
-bool Scheduler::Fits(const spec::Resources& r) const {
+bool Scheduler::Fits(const spec::Resources& r, int cls) const {
   // Memory counts only when the executor knows how much it has.
   bool memory_ok = executor_->capacity().memory_bytes == 0 || r.memory_bytes <= free_.memory_bytes;
-  return r.cpus <= free_.cpus + 1e-9 && memory_ok && r.gpus <= free_.gpus;
+  bool class_ok = !separate_classes_ || r.cpus <= class_free_cpus_[cls] + 1e-9;
+  return r.cpus <= free_.cpus + 1e-9 && memory_ok && r.gpus <= free_.gpus && class_ok;
+}
+
+int Scheduler::ClassFor(const Task& t) const {
+  const spec::Step& step = pipeline_.steps[t.step];
+  if (!step.spot.enabled || t.interruptions >= step.spot.max_interruptions) return 0;
+  // A spot pool that could never hold the task: on-demand it is.
+  if (separate_classes_ && step.resources.cpus > config_.spot_cpus + 1e-9) return 0;
+  return 1;
+}
+
+double Scheduler::NextRandom(uint64_t* state) {
+  // xorshift64*: reproducible from the seed, fast, good enough for a market.
+  uint64_t x = *state;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  *state = x;
+  return static_cast<double>((x * 0x2545F4914F6CDD1Dull) >> 11) / 9007199254740992.0;
+}
+
+int64_t Scheduler::EstimateMs(size_t si) {
+  auto it = estimate_ms_.find(si);
+  if (it != estimate_ms_.end()) return it->second;
+  auto mean = store_->MeanSucceededMs(pipeline_.name, pipeline_.steps[si].id);
+  int64_t est = mean.ok() && mean.value() > 0 ? mean.value() : kDefaultEstimateMs;
+  estimate_ms_[si] = est;
+  return est;
+}
+
+void Scheduler::SchedulePreemption(const Task& t) {
+  if (config_.preempt_rate <= 0 || t.cls != 1) return;
+  double draw = NextRandom(&market_rng_);
+  double when = NextRandom(&market_rng_);
+  if (draw >= config_.preempt_rate) return;
+  TimeMs at = t.started_at + static_cast<TimeMs>(when * static_cast<double>(EstimateMs(t.step)));
+  preempt_heap_.emplace(at, t.handle);
+}
+
+Status Scheduler::FirePreemptions() {
+  TimeMs now = clock_->Now();
+  while (!preempt_heap_.empty() && preempt_heap_.top().first <= now) {
+    uint64_t handle = preempt_heap_.top().second;
+    preempt_heap_.pop();
+    auto it = running_.find(handle);
+    if (it == running_.end() || cancelling_) continue;  // it ended first
+    Task& t = *tasks_[it->second];
+    const spec::Step& step = pipeline_.steps[t.step];
+    executor_->Preempt(handle, step.spot.notice_ms);
+    NS_RETURN_IF_ERROR(Event("preemption_notice", &t,
+                             DumpJson(json{{"notice_ms", step.spot.notice_ms}, {"source", "market"}})));
+  }
+  return Status::Ok();
+}
+
+Status Scheduler::ReadPreemptRequests() {
+  auto requests = store_->ListEvents(config_.run_id, "preempt_requested", preempt_requests_seen_);
+  if (!requests.ok()) return requests.status();
+  for (const auto& e : requests.value()) {
+    preempt_requests_seen_ = e.id;
+    for (const auto& [handle, ti] : running_) {
+      Task& t = *tasks_[ti];
+      if (t.id != e.task_id || tasks_[ti]->pid == 0) continue;
+      const spec::Step& step = pipeline_.steps[t.step];
+      executor_->Preempt(handle, step.spot.notice_ms);
+      NS_RETURN_IF_ERROR(Event("preemption_notice", &t,
+                               DumpJson(json{{"notice_ms", step.spot.notice_ms}, {"source", "request"}})));
+    }
+  }
+  return Status::Ok();
 }
 
 bool Scheduler::FitsEmpty(const spec::Resources& r) const {
@@ -568,10 +647,12 @@ Status Scheduler::LaunchReady() {
       }
       continue;
     }
-    while (!ss.ready.empty() && Fits(res)) {
+    while (!ss.ready.empty() && Fits(res, ClassFor(*tasks_[ss.ready.front()]))) {
       size_t ti = ss.ready.front();
       ss.ready.pop_front();
       Task& t = *tasks_[ti];
+      t.cls = ClassFor(t);
+      if (separate_classes_) class_free_cpus_[t.cls] -= res.cpus;
       t.attempts += 1;
       t.session_attempts += 1;
       t.started_at = clock_->Now();
@@ -624,6 +705,7 @@ void Scheduler::SpawnPending() {
     }
     t.pid = pid.value();
     if (config_.fault_kill_after_spawn) ::kill(::getpid(), SIGKILL);  // tests: a crash right here
+    SchedulePreemption(t);
     const spec::Step& step = pipeline_.steps[t.step];
     RunEvent e{RunEvent::Kind::kTaskStarted, step.id, t.id, t.item, t.attempts, "running"};
     e.progress_file = AttemptStaging(t) + ".progress";
@@ -667,6 +749,7 @@ Result<int64_t> Scheduler::Spawn(Task& t) {
   spec.gpus = step.resources.gpus;
   spec.timeout_ms = step.timeout_ms;
   spec.grace_ms = step.grace_ms;
+  spec.capacity_class = t.cls == 1 ? "spot" : "on-demand";
 
   auto env = RenderEnv(step, t);
   if (!env.ok()) return env.status();
@@ -684,6 +767,7 @@ Result<int64_t> Scheduler::Spawn(Task& t) {
   put("NIGHTSHIFT_TASK_ID", t.id);
   put("NIGHTSHIFT_ATTEMPT", std::to_string(t.attempts));
   put("NIGHTSHIFT_ATTEMPT_UID", spec.uid);
+  put("NIGHTSHIFT_CAPACITY_CLASS", spec.capacity_class);
   if (step.foreach.kind != spec::ForeachKind::kNone) put("NIGHTSHIFT_ITEM", t.item_value);
   put("NIGHTSHIFT_OUTPUT_DIR", out_dir);
   if (!ckpt.empty()) put("NIGHTSHIFT_CHECKPOINT_DIR", ckpt);
@@ -743,6 +827,7 @@ Status Scheduler::HandleResult(const AttemptResult& r) {
   free_.cpus += step.resources.cpus;
   free_.memory_bytes += step.resources.memory_bytes;
   free_.gpus += step.resources.gpus;
+  if (separate_classes_) class_free_cpus_[t.cls] += step.resources.cpus;
   for (int g : t.gpus) gpu_busy_[static_cast<size_t>(g)] = false;
   t.gpus.clear();
   if (t.slot >= 0) {
@@ -786,6 +871,7 @@ Status Scheduler::HandleResult(const AttemptResult& r) {
   a.max_rss_kb = r.max_rss_kb;
   a.cpu_ms = r.cpu_ms;
   a.message = message;
+  a.capacity_class = t.cls == 1 ? "spot" : "on-demand";
   t.history.push_back(a);
   AttemptResult recorded = r;
   recorded.message = message;
@@ -794,6 +880,24 @@ Status Scheduler::HandleResult(const AttemptResult& r) {
 
   if (outcome == AttemptOutcome::kSucceeded) return FinishTask(t, "succeeded", "");
   if (outcome == AttemptOutcome::kCancelled || cancelling_) return FinishTask(t, "cancelled", message);
+  if (outcome == AttemptOutcome::kPreempted) {
+    // Not the step's fault: no retry budget is spent, the checkpoint stays, and
+    // the task goes back to the front of its queue at once (on-demand once it
+    // has been interrupted max_interruptions times).
+    t.session_attempts -= 1;
+    t.interruptions += 1;
+    bool moved = step.spot.enabled && t.interruptions >= step.spot.max_interruptions;
+    t.status = "pending";
+    t.message = "preempted (" + std::to_string(t.interruptions) + " of " +
+                std::to_string(step.spot.max_interruptions) + " interruptions)" +
+                (moved ? "; runs on on-demand capacity now" : "");
+    NS_RETURN_IF_ERROR(SaveTask(t));
+    steps_[t.step].ready.push_front(t.index);
+    RunEvent e{RunEvent::Kind::kTaskFinished, step.id, t.id, t.item, t.attempts, "preempted", t.message};
+    e.duration_ms = a.finished_at - a.started_at;
+    observer_->OnEvent(e);
+    return Status::Ok();
+  }
   unsigned cls = 0;
   switch (outcome) {
     case AttemptOutcome::kRetryable:
@@ -876,6 +980,7 @@ Status Scheduler::LoadPrevious() {
     // Attempt numbers are never reused: launches that were recorded but never
     // finished (the engine was killed) count too.
     previous_attempts_[a.task_id] = std::max(previous_attempts_[a.task_id], a.attempt);
+    if (a.status == "preempted") previous_interruptions_[a.task_id]++;
     AttemptRecord h;
     h.n = a.attempt;
     h.outcome = a.status;
@@ -886,6 +991,7 @@ Status Scheduler::LoadPrevious() {
     h.max_rss_kb = a.max_rss_kb;
     h.cpu_ms = a.cpu_ms;
     h.message = a.message;
+    h.capacity_class = a.capacity_class;
     previous_history_[a.task_id].push_back(std::move(h));
   }
   // A step removed from the pipeline leaves neither rows nor outputs behind.
@@ -931,6 +1037,7 @@ Result<RunStatus> Scheduler::Run() {
     for (const auto& ss : steps_) ready |= !ss.ready.empty();
     if (running_.empty() && retry_heap_.empty() && local_results_.empty() && (!ready || cancelling_)) break;
     TimeMs deadline = retry_heap_.empty() ? kForever : retry_heap_.top().first;
+    if (!preempt_heap_.empty()) deadline = std::min(deadline, preempt_heap_.top().first);
     if (!local_results_.empty()) deadline = clock_->Now();
     std::deque<AttemptResult> results = events_->Wait(deadline);
     while (!local_results_.empty()) {
@@ -939,6 +1046,7 @@ Result<RunStatus> Scheduler::Run() {
     }
     bool cancel = events_->cancel_requested() && !cancelling_;
     if (cancel) st = CancelEverything();
+    if (st.ok() && events_->TakePoll()) st = ReadPreemptRequests();
     for (const auto& r : results) {
       if (st.ok()) st = HandleResult(r);
     }
@@ -949,6 +1057,7 @@ Result<RunStatus> Scheduler::Run() {
       tasks_[ti]->status = "pending";
       steps_[tasks_[ti]->step].ready.push_back(ti);
     }
+    if (st.ok()) st = FirePreemptions();
     if (st.ok()) st = LaunchReady();
     if (st.ok()) st = Flush();
     if (st.ok()) SpawnPending();
@@ -1007,13 +1116,14 @@ std::string Scheduler::TaskJson(const Task& t) const {
                             {"started_at", a.started_at}, {"finished_at", a.finished_at},
                             {"duration_ms", a.finished_at - a.started_at},
                             {"max_rss_kb", a.max_rss_kb}, {"cpu_ms", a.cpu_ms},
-                            {"message", a.message}});
+                            {"capacity_class", a.capacity_class}, {"message", a.message}});
   }
   return DumpJson(json{{"task_id", t.id},         {"item", t.item},
               {"status", t.status},      {"cached", t.status == "cached"},
               {"fingerprint", t.fingerprint}, {"argv", t.argv},
               {"started_at", t.started_at}, {"finished_at", t.finished_at},
-              {"attempts", attempts},    {"message", t.message}});
+              {"attempts", attempts},    {"interruptions", t.interruptions},
+              {"message", t.message}});
 }
 
 Status Scheduler::WriteTaskJson(size_t si) {

@@ -45,7 +45,22 @@ struct RunConfig {
   // Tests only: the engine SIGKILLs itself right after its first spawn, to
   // show that a launch is recorded before it happens.
   bool fault_kill_after_spawn = false;
+
+  // Capacity classes. By default the executor's cpus serve both spot and
+  // on-demand attempts; with spot_cpus >= 0 and on_demand_cpus >= 0 each class
+  // has cpus of its own (memory and gpus stay shared).
+  double spot_cpus = -1;
+  double on_demand_cpus = -1;
+  // A reproducible spot market (--preempt RATE[,seed=N]): each spot attempt is
+  // preempted with probability `preempt_rate`, at a moment drawn uniformly over
+  // its step's estimated duration (history in the store, else
+  // kDefaultEstimateMs). 0: no market.
+  double preempt_rate = 0;
+  uint64_t preempt_seed = 1;
 };
+
+// A step never seen before is estimated at one minute per task.
+constexpr int64_t kDefaultEstimateMs = 60000;
 
 // What the CLI (or a server) is told as the run moves. Called on the scheduler's
 // thread; must not call back into the scheduler.
@@ -91,6 +106,7 @@ class Scheduler {
     int64_t max_rss_kb = 0;
     int64_t cpu_ms = 0;
     std::string message;
+    std::string capacity_class = "on-demand";
   };
   struct Task;
   struct StepState;
@@ -124,8 +140,14 @@ class Scheduler {
   std::string AttemptStaging(const Task& t) const;
   std::string SlotDir(int slot) const;
   static void RemoveAttemptStaging(const std::string& staging);
-  bool Fits(const spec::Resources& r) const;
+  bool Fits(const spec::Resources& r, int cls) const;
   bool FitsEmpty(const spec::Resources& r) const;
+  int ClassFor(const Task& t) const;  // 0: on-demand, 1: spot
+  int64_t EstimateMs(size_t step_index);
+  void SchedulePreemption(const Task& t);
+  Status FirePreemptions();
+  Status ReadPreemptRequests();
+  double NextRandom(uint64_t* state);
   int64_t Backoff(const spec::RetryPolicy& p, int attempt);
 
   const spec::Pipeline& pipeline_;
@@ -148,6 +170,7 @@ class Scheduler {
       retry_heap_;
   std::map<std::string, std::pair<std::string, std::string>> previous_;  // task -> (status, fp)
   std::map<std::string, int> previous_attempts_;
+  std::map<std::string, int> previous_interruptions_;  // task -> preempted attempts
   std::map<std::string, std::vector<AttemptRecord>> previous_history_;
   std::map<std::string, std::string> input_hash_cache_;
   // A param value longer than this is passed as NIGHTSHIFT_PARAM_<NAME>_FILE
@@ -163,6 +186,15 @@ class Scheduler {
   std::vector<int64_t> slot_mtime_;  // mtime (ns) of each slot's clean folder; -1: not made
   int next_slot_ = 0;
   Capacity free_;
+  double class_free_cpus_[2] = {0, 0};  // per class when separate_classes_
+  bool separate_classes_ = false;
+  // Preemptions the spot market has drawn: (when, attempt handle).
+  std::priority_queue<std::pair<TimeMs, uint64_t>, std::vector<std::pair<TimeMs, uint64_t>>,
+                      std::greater<>>
+      preempt_heap_;
+  uint64_t market_rng_ = 1;
+  std::map<size_t, int64_t> estimate_ms_;  // step -> estimated duration of a task
+  int64_t preempt_requests_seen_ = 0;       // id of the last preempt_requested event handled
   std::vector<bool> gpu_busy_;
   uint64_t next_handle_ = 1;
   uint64_t rng_;

@@ -22,6 +22,7 @@ enum class AttemptOutcome {
   kSignal,     // killed by a signal nobody in the engine sent
   kCancelled,  // the run was cancelled
   kLost,       // the engine lost track of it (crash); retried like kRetryable
+  kPreempted,  // its capacity was taken away (Preempt, a spot notice): never a failure
 };
 const char* OutcomeName(AttemptOutcome o);
 
@@ -43,6 +44,7 @@ struct AttemptSpec {
   int gpus = 0;
   int64_t timeout_ms = 0;  // 0: none
   int64_t grace_ms = 10000;
+  std::string capacity_class = "on-demand";  // or "spot"
 };
 
 struct AttemptResult {
@@ -79,6 +81,10 @@ class Executor {
   // Ends a running attempt: SIGTERM, then SIGKILL after its grace period. Its
   // result follows with outcome kCancelled. Unknown ids are ignored.
   virtual void Cancel(uint64_t id) = 0;
+  // Takes a running attempt's capacity away, as a spot market does: SIGTERM
+  // (the notice), then SIGKILL after `notice_ms`. Its result follows with
+  // outcome kPreempted, whatever its exit code. Unknown ids are ignored.
+  virtual void Preempt(uint64_t id, int64_t notice_ms) = 0;
 };
 
 }  // namespace ns

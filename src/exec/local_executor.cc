@@ -36,6 +36,7 @@ const char* OutcomeName(AttemptOutcome o) {
     case AttemptOutcome::kSignal: return "signal";
     case AttemptOutcome::kCancelled: return "cancelled";
     case AttemptOutcome::kLost: return "lost";
+    case AttemptOutcome::kPreempted: return "preempted";
   }
   return "?";
 }
@@ -160,6 +161,7 @@ struct LocalExecutor::Child {
   int64_t grace_ms = 0;
   bool timed_out = false;
   bool cancelled = false;
+  bool preempted = false;
 };
 
 namespace {
@@ -508,6 +510,21 @@ void LocalExecutor::Cancel(uint64_t id) {
   Wake();
 }
 
+void LocalExecutor::Preempt(uint64_t id, int64_t notice_ms) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = children_.find(id);
+    if (it == children_.end()) return;
+    Child& c = *it->second;
+    if (c.cancelled || c.preempted) return;
+    c.preempted = true;
+    ::kill(-c.pid, SIGTERM);
+    c.term_at = 0;
+    c.kill_at = SteadyMs() + std::max<int64_t>(0, notice_ms);
+  }
+  Wake();
+}
+
 void LocalExecutor::MonitorLoop() {
   std::vector<struct epoll_event> events(64);
   while (true) {
@@ -649,6 +666,10 @@ void LocalExecutor::MonitorLoop() {
       if (c->cancelled) {
         r.outcome = AttemptOutcome::kCancelled;
         r.message = "cancelled";
+      } else if (c->preempted) {
+        r.outcome = AttemptOutcome::kPreempted;
+        r.message = "preempted (" + (WIFEXITED(status) ? "exit code " + std::to_string(WEXITSTATUS(status))
+                                                       : std::string("killed after the notice")) + ")";
       } else if (c->timed_out) {
         r.outcome = AttemptOutcome::kTimedOut;
         r.message = "timed out after " + FormatDurationMs(r.duration_ms);

@@ -36,6 +36,7 @@ class LocalExecutor : public Executor {
   Capacity capacity() const override { return capacity_; }
   Result<int64_t> Submit(const AttemptSpec& spec) override;
   void Cancel(uint64_t id) override;
+  void Preempt(uint64_t id, int64_t notice_ms) override;
 
   // cpus online, physical memory, and /dev/nvidiaN devices.
   static Capacity MachineCapacity();

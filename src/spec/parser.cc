@@ -389,7 +389,18 @@ struct Defaults {
   int64_t grace_ms = 10000;
   std::vector<EnvVar> env;
   bool cache = true;
+  SpotPolicy spot;
 };
+
+// spot, max_interruptions, notice: in `defaults` and in a step.
+void ParseSpot(Parser& p, Fields& n, SpotPolicy* spot) {
+  if (n["spot"]) p.GetBool(n["spot"], "spot", &spot->enabled);
+  if (n["max_interruptions"]) {
+    int64_t v = 0;
+    if (p.GetInt(n["max_interruptions"], "max_interruptions", &v, 0)) spot->max_interruptions = static_cast<int>(v);
+  }
+  if (n["notice"]) p.GetDuration(n["notice"], "notice", &spot->notice_ms);
+}
 
 void ParseParam(Parser& p, const std::string& name, const YAML::Node& key, const YAML::Node& node,
                 Pipeline* pl) {
@@ -460,7 +471,9 @@ void ParseParam(Parser& p, const std::string& name, const YAML::Node& key, const
 }
 
 void ParseDefaults(Parser& p, const YAML::Node& node, Defaults* def) {
-  if (!p.CheckMap(node, "defaults", {"resources", "retry", "timeout", "grace", "env", "cache"}))
+  if (!p.CheckMap(node, "defaults",
+                  {"resources", "retry", "timeout", "grace", "env", "cache", "spot", "max_interruptions",
+                   "notice"}))
     return;
   Fields n(node);
   if (n["resources"]) p.ParseResources(n["resources"], "defaults", &def->resources);
@@ -469,6 +482,7 @@ void ParseDefaults(Parser& p, const YAML::Node& node, Defaults* def) {
   if (n["grace"]) p.GetDuration(n["grace"], "grace", &def->grace_ms);
   if (n["env"]) p.ParseEnv(n["env"], "defaults", "defaults", &def->env);
   if (n["cache"]) p.GetBool(n["cache"], "cache", &def->cache);
+  ParseSpot(p, n, &def->spot);
 }
 
 void ParseStep(Parser& p, const std::string& id, const YAML::Node& key, const YAML::Node& node,
@@ -483,12 +497,14 @@ void ParseStep(Parser& p, const std::string& id, const YAML::Node& key, const YA
   s.grace_ms = def.grace_ms;
   s.env = def.env;
   s.cache = def.cache;
+  s.spot = def.spot;
   std::string where = "step '" + Excerpt(id) + "'";
   p.CheckName(key, "step id", id, IsStepId(id),
               "step ids match [a-z0-9][a-z0-9_-]* (they name folders under the run)");
   if (!p.CheckMap(node, where,
                   {"run", "shell", "script", "needs", "foreach", "resources", "env", "timeout",
-                   "grace", "retry", "cache", "checkpoint", "description"})) {
+                   "grace", "retry", "cache", "checkpoint", "spot", "max_interruptions", "notice",
+                   "description"})) {
     pl->steps.push_back(std::move(s));
     return;
   }
@@ -606,6 +622,7 @@ void ParseStep(Parser& p, const std::string& id, const YAML::Node& key, const YA
   }
   if (n["cache"]) p.GetBool(n["cache"], "cache", &s.cache);
   if (n["checkpoint"]) p.GetBool(n["checkpoint"], "checkpoint", &s.checkpoint);
+  ParseSpot(p, n, &s.spot);
   pl->steps.push_back(std::move(s));
 }
 

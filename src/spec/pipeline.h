@@ -68,6 +68,12 @@ struct EnvVar {
   std::string raw;
 };
 
+struct SpotPolicy {
+  bool enabled = false;            // `spot: true`
+  int max_interruptions = 3;       // preemptions before the task moves to on-demand
+  int64_t notice_ms = 120000;      // SIGTERM to SIGKILL when preempted
+};
+
 struct Step {
   std::string id;
   SourcePos pos;
@@ -88,6 +94,11 @@ struct Step {
   // The step can resume from a checkpoint: it gets NIGHTSHIFT_CHECKPOINT_DIR, a
   // folder kept across its attempts (made only for such steps).
   bool checkpoint = false;
+  // Capacity class: spot capacity is cheaper and may be taken away after a
+  // notice (SIGTERM, `notice`, SIGKILL). A preempted attempt never counts
+  // against retry.max_attempts; after `max_interruptions` preemptions the task
+  // runs on on-demand capacity.
+  SpotPolicy spot;
 
   bool is_shell() const { return !shell.empty(); }
 };

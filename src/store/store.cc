@@ -66,6 +66,10 @@ CREATE INDEX events_by_run ON events(run_id, id);
     R"sql(
 ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 )sql",
+    // 3: the capacity class an attempt ran on (spot capacity may be preempted).
+    R"sql(
+ALTER TABLE attempts ADD COLUMN capacity_class TEXT NOT NULL DEFAULT 'on-demand';
+)sql",
 };
 
 constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);
@@ -158,6 +162,7 @@ std::string FileUri(const std::string& path) {
 const char* const kReadOnlyShims[] = {
     nullptr,  // 0 -> 1: an empty database has nothing to read
     "CREATE TEMP VIEW runs AS SELECT *, '' AS owner FROM main.runs;",  // 1 -> 2
+    "CREATE TEMP VIEW attempts AS SELECT *, 'on-demand' AS capacity_class FROM main.attempts;",  // 2 -> 3
 };
 
 }  // namespace
@@ -367,14 +372,14 @@ Status Store::DeleteStep(const std::string& run_id, const std::string& step) {
 Status Store::UpsertAttempt(const AttemptRow& a) {
   Stmt q(Prepare(
       "INSERT INTO attempts(run_id,task_id,attempt,status,exit_code,signal,pid,started_at,"
-      "finished_at,max_rss_kb,cpu_ms,message) VALUES(?,?,?,?,?,?,?,?,?,?,?,?) "
+      "finished_at,max_rss_kb,cpu_ms,message,capacity_class) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?) "
       "ON CONFLICT(run_id,task_id,attempt) DO UPDATE SET status=excluded.status, "
       "exit_code=excluded.exit_code, signal=excluded.signal, pid=excluded.pid, "
       "finished_at=excluded.finished_at, max_rss_kb=excluded.max_rss_kb, cpu_ms=excluded.cpu_ms, "
       "message=excluded.message"));
   q.Bind(a.run_id).Bind(a.task_id).Bind(a.attempt).Bind(a.status).Bind(a.exit_code).Bind(a.signal)
       .Bind(a.pid).Bind(a.started_at).Bind(a.finished_at).Bind(a.max_rss_kb).Bind(a.cpu_ms)
-      .Bind(a.message);
+      .Bind(a.message).Bind(a.capacity_class);
   NS_STEP_DONE(q, "save attempt of " + a.task_id);
   return Status::Ok();
 }
@@ -486,10 +491,44 @@ Result<std::vector<std::pair<std::string, int64_t>>> Store::StepTaskCounts(const
   return out;
 }
 
+Result<int64_t> Store::MeanSucceededMs(const std::string& pipeline, const std::string& step) {
+  Stmt q(Prepare(
+      "SELECT COUNT(*), COALESCE(AVG(a.finished_at - a.started_at), 0) FROM attempts a "
+      "JOIN runs r ON r.run_id = a.run_id WHERE r.pipeline=? AND a.status='succeeded' AND "
+      "a.finished_at > a.started_at AND (a.task_id=? OR substr(a.task_id,1,?)=?)"));
+  if (!q.ok()) return Error("read durations");
+  q.Bind(pipeline).Bind(step).Bind(static_cast<int64_t>(step.size() + 1)).Bind(step + "/");
+  if (q.Step() != SQLITE_ROW) return Error("read durations");
+  return q.Int(0) > 0 ? q.Int(1) : 0;
+}
+
+Result<std::vector<EventRow>> Store::ListEvents(const std::string& run_id, const std::string& kind,
+                                                 int64_t after_id) {
+  Stmt q(Prepare("SELECT id,run_id,time,kind,task_id,attempt,data FROM events "
+                 "WHERE run_id=? AND kind=? AND id>? ORDER BY id"));
+  if (!q.ok()) return Error("read events");
+  q.Bind(run_id).Bind(kind).Bind(after_id);
+  std::vector<EventRow> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    EventRow e;
+    e.id = q.Int(0);
+    e.run_id = q.Text(1);
+    e.time = q.Int(2);
+    e.kind = q.Text(3);
+    e.task_id = q.Text(4);
+    e.attempt = static_cast<int>(q.Int(5));
+    e.data = q.Text(6);
+    out.push_back(std::move(e));
+  }
+  if (rc != SQLITE_DONE) return Error("read events");
+  return out;
+}
+
 Result<std::vector<AttemptRow>> Store::ListAttempts(const std::string& run_id) {
   Stmt q(Prepare(
       "SELECT run_id,task_id,attempt,status,exit_code,signal,pid,started_at,finished_at,"
-      "max_rss_kb,cpu_ms,message FROM attempts WHERE run_id=? ORDER BY task_id, attempt"));
+      "max_rss_kb,cpu_ms,message,capacity_class FROM attempts WHERE run_id=? ORDER BY task_id, attempt"));
   if (!q.ok()) return Error("list attempts");
   q.Bind(run_id);
   std::vector<AttemptRow> out;
@@ -508,6 +547,7 @@ Result<std::vector<AttemptRow>> Store::ListAttempts(const std::string& run_id) {
     a.max_rss_kb = q.Int(9);
     a.cpu_ms = q.Int(10);
     a.message = q.Text(11);
+    a.capacity_class = q.Text(12);
     out.push_back(std::move(a));
   }
   if (rc != SQLITE_DONE) return Error("list attempts");

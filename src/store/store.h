@@ -63,6 +63,7 @@ struct AttemptRow {
   int64_t max_rss_kb = 0;
   int64_t cpu_ms = 0;
   std::string message;
+  std::string capacity_class = "on-demand";  // or "spot"
 };
 
 struct EventRow {
@@ -77,7 +78,7 @@ struct EventRow {
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   enum class Mode {
     kReadWrite,  // creates the file if needed and migrates it to kSchemaVersion
@@ -118,6 +119,12 @@ class Store {
   Result<std::vector<RunRow>> ListRuns(int limit);
   Result<std::vector<TaskRow>> ListTasks(const std::string& run_id);
   Result<std::vector<AttemptRow>> ListAttempts(const std::string& run_id);
+  // Mean duration of the succeeded attempts of `step` in every run of the
+  // pipeline named `pipeline`; 0 when it never succeeded.
+  Result<int64_t> MeanSucceededMs(const std::string& pipeline, const std::string& step);
+  // Events of one kind after `after_id`, oldest first.
+  Result<std::vector<EventRow>> ListEvents(const std::string& run_id, const std::string& kind,
+                                           int64_t after_id);
 
   // Tasks per step as the engine expanded them since the run was last created or
   // resumed (its step_started events), in the order the steps started: a task has a row only

@@ -23,6 +23,12 @@ class FakeExecutor : public Executor {
     std::lock_guard<std::mutex> g(mu_);
     cancelled.push_back(id);
   }
+  // Queues a kPreempted result for a running (held) attempt, as the local
+  // executor reports one after its notice.
+  void Preempt(uint64_t id, int64_t notice_ms) override;
+  // Reports every held attempt with the result its behaviour chose.
+  void ReleaseHeld();
+  std::vector<std::pair<uint64_t, int64_t>> preempted;
   // For a test thread watching the scheduler's thread (the fields below are
   // for reading after Run() returns).
   size_t SubmittedCount() {
@@ -37,6 +43,7 @@ class FakeExecutor : public Executor {
   std::vector<AttemptSpec> submitted;
   std::vector<uint64_t> cancelled;
   bool hold = false;  // when set, results are kept in `held` instead of queued
+  std::function<bool(const AttemptSpec&)> hold_if;  // when set, holds the attempts it says
 
   std::vector<AttemptResult> held;
 
