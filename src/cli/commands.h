@@ -19,6 +19,7 @@ struct RunOptions {
   double spot_cpus = -1;       // with on_demand_cpus: cpus of each capacity class
   double on_demand_cpus = -1;
   std::string preempt;   // "RATE[,seed=N]": a reproducible spot market
+  std::string deadline;  // "07:00" (the next such local time) or "6h" (from now)
 };
 int RunCommand(const RunOptions& o);
 

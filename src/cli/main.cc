@@ -23,6 +23,9 @@ int Main(int argc, char** argv) {
   run_cmd->add_flag("--plain", run.plain, "Plain progress lines even on a terminal");
   run_cmd->add_option("--cpus", run.cpus, "CPUs the local executor may use (default: all)");
   run_cmd->add_option("--memory", run.memory, "Memory the local executor may use, e.g. 8GiB (default: all)");
+  run_cmd->add_option("--deadline", run.deadline,
+                      "Finish by HH:MM (the next such local time) or within a duration (6h, 90m): when the "
+                      "estimate passes it, spot tasks move to on-demand");
   run_cmd->add_option("--spot-cpus", run.spot_cpus,
                       "CPUs for spot attempts (with --on-demand-cpus; default: all cpus serve both classes)");
   run_cmd->add_option("--on-demand-cpus", run.on_demand_cpus, "CPUs for on-demand attempts (with --spot-cpus)");

@@ -5,6 +5,10 @@
 
 #include <iostream>
 #include <limits.h>
+#include <time.h>
+
+#include <cstdio>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
@@ -28,6 +32,34 @@ std::string SelfDir() {
   if (n <= 0) return "";
   buf[n] = 0;
   return DirName(buf);
+}
+
+// "07:00": the next 07:00 local time after `now`; "6h", "90m": now plus that.
+std::optional<TimeMs> ParseDeadline(const std::string& text, TimeMs now) {
+  if (text.find(':') != std::string::npos) {
+    int h = -1, m = -1;
+    char extra = 0;
+    if (std::sscanf(text.c_str(), "%d:%d%c", &h, &m, &extra) != 2 || h < 0 || h > 23 || m < 0 || m > 59) {
+      return std::nullopt;
+    }
+    time_t t = static_cast<time_t>(now / 1000);
+    struct tm tm {};
+    localtime_r(&t, &tm);
+    tm.tm_hour = h;
+    tm.tm_min = m;
+    tm.tm_sec = 0;
+    tm.tm_isdst = -1;
+    time_t at = mktime(&tm);
+    if (at * 1000 <= now) {
+      tm.tm_mday += 1;
+      tm.tm_isdst = -1;
+      at = mktime(&tm);
+    }
+    return static_cast<TimeMs>(at) * 1000;
+  }
+  auto d = ParseDurationMs(text);
+  if (!d || *d <= 0) return std::nullopt;
+  return now + *d;
 }
 
 // Whether the engine that owns `r` may still be driving it. Identity, not a
@@ -178,6 +210,14 @@ int RunCommand(const RunOptions& o) {
   cfg.path_env = path_env;
   cfg.seed = static_cast<uint64_t>(clock.Now()) ^ static_cast<uint64_t>(::getpid());
   cfg.fault_kill_after_spawn = ::getenv("NIGHTSHIFT_TEST_KILL_AFTER_SPAWN") != nullptr;
+  if (!o.deadline.empty()) {
+    auto at = ParseDeadline(o.deadline, clock.Now());
+    if (!at) {
+      PrintError("--deadline " + o.deadline + ": expected HH:MM (24-hour local time) or a duration such as 6h or 90m");
+      return kExitBadInput;
+    }
+    cfg.deadline = *at;
+  }
   if ((o.spot_cpus >= 0) != (o.on_demand_cpus >= 0)) {
     PrintError("--spot-cpus and --on-demand-cpus go together (without both, all cpus serve both classes)");
     return kExitBadInput;

@@ -551,7 +551,7 @@ bool Scheduler::Fits(const spec::Resources& r, int cls) const {
 
 int Scheduler::ClassFor(const Task& t) const {
   const spec::Step& step = pipeline_.steps[t.step];
-  if (!step.spot.enabled || t.interruptions >= step.spot.max_interruptions) return 0;
+  if (!step.spot.enabled || t.interruptions >= step.spot.max_interruptions || escalated_) return 0;
   // A spot pool that could never hold the task: on-demand it is.
   if (separate_classes_ && step.resources.cpus > config_.spot_cpus + 1e-9) return 0;
   return 1;
@@ -583,6 +583,61 @@ void Scheduler::SchedulePreemption(const Task& t) {
   if (draw >= config_.preempt_rate) return;
   TimeMs at = t.started_at + static_cast<TimeMs>(when * static_cast<double>(EstimateMs(t.step)));
   preempt_heap_.emplace(at, t.handle);
+}
+
+TimeMs Scheduler::EstimateFinish() {
+  TimeMs now = clock_->Now();
+  double cpus = std::max(1e-9, executor_->capacity().cpus);
+  std::vector<TimeMs> finish(pipeline_.steps.size(), 0);
+  TimeMs last = now;
+  for (size_t si : pipeline_.topo_order) {
+    const spec::Step& step = pipeline_.steps[si];
+    const StepState& ss = steps_[si];
+    TimeMs start = now;
+    for (size_t di : needs_[si]) start = std::max(start, finish[di]);
+    int64_t remaining = 0;
+    if (ss.phase == StepState::Phase::kWaiting) {
+      // Not expanded: a foreach's items are not known yet; count one wave.
+      remaining = 1;
+    } else if (ss.phase == StepState::Phase::kRunning) {
+      for (size_t ti : ss.tasks) {
+        const std::string& st = tasks_[ti]->status;
+        remaining += st != "succeeded" && st != "cached" && st != "failed" && st != "cancelled";
+      }
+    }
+    int64_t slots = std::max<int64_t>(1, static_cast<int64_t>(cpus / std::max(0.01, step.resources.cpus)));
+    int64_t waves = (remaining + slots - 1) / slots;
+    finish[si] = start + waves * EstimateMs(si);
+    last = std::max(last, finish[si]);
+  }
+  return last;
+}
+
+Status Scheduler::CheckDeadline() {
+  if (!config_.deadline || !finished_since_estimate_) return Status::Ok();
+  finished_since_estimate_ = false;
+  TimeMs now = clock_->Now();
+  TimeMs finish = EstimateFinish();
+  if (estimates_.empty() || estimates_.back().finish != finish) estimates_.push_back({now, finish});
+  if (escalated_) return Status::Ok();
+  // The margin: a tenth of the work still ahead, at least a second.
+  TimeMs margin = std::max<TimeMs>(1000, (finish - now) / 10);
+  if (finish + margin <= config_.deadline) return Status::Ok();
+  escalated_ = true;
+  escalated_at_ = now;
+  int moved = 0;
+  for (const auto& ss : steps_)
+    for (size_t ti : ss.ready) moved += pipeline_.steps[tasks_[ti]->step].spot.enabled;
+  escalation_reason_ = "the estimated finish " + FormatDurationMs(finish - now) + " from now (margin " +
+                       FormatDurationMs(margin) + ") passes the deadline, " +
+                       (config_.deadline > now ? FormatDurationMs(config_.deadline - now) + " away"
+                                               : "already past") +
+                       ": spot tasks not yet started (" + std::to_string(moved) +
+                       " ready now) run on on-demand capacity";
+  NS_RETURN_IF_ERROR(Event("deadline_escalation", nullptr,
+                           DumpJson(json{{"estimated_finish", finish}, {"deadline", config_.deadline},
+                                         {"margin_ms", margin}, {"reason", escalation_reason_}})));
+  return Status::Ok();
 }
 
 Status Scheduler::FirePreemptions() {
@@ -922,6 +977,7 @@ Status Scheduler::HandleResult(const AttemptResult& r) {
 }
 
 Status Scheduler::FinishTask(Task& t, const std::string& status, const std::string& message) {
+  finished_since_estimate_ = true;
   t.status = status;
   t.message = message;
   t.finished_at = clock_->Now();
@@ -1029,6 +1085,7 @@ Result<RunStatus> Scheduler::Run() {
       st = ExpandStep(si);
     }
   }
+  if (st.ok()) st = CheckDeadline();
   if (st.ok()) st = LaunchReady();
   if (st.ok()) st = Flush();
   if (st.ok()) SpawnPending();
@@ -1058,6 +1115,7 @@ Result<RunStatus> Scheduler::Run() {
       steps_[tasks_[ti]->step].ready.push_back(ti);
     }
     if (st.ok()) st = FirePreemptions();
+    if (st.ok()) st = CheckDeadline();
     if (st.ok()) st = LaunchReady();
     if (st.ok()) st = Flush();
     if (st.ok()) SpawnPending();
@@ -1163,6 +1221,18 @@ Status Scheduler::WriteRunJson(const std::string& status) {
             // Counts no machine changes: SQL statements and transactions this
             // engine ran against the store for the run (see bench/dag_overhead).
             {"engine", {{"sql_statements", store_->statements()}, {"transactions", store_->transactions()}}}};
+  if (config_.deadline) {
+    json est = json::array();
+    for (const auto& e : estimates_) est.push_back({{"at", e.at}, {"finish", e.finish}});
+    TimeMs finished = status == "running" ? 0 : clock_->Now();
+    head["deadline"] = {{"at", config_.deadline},
+                        {"met", status == "running" ? json(nullptr) : json(finished <= config_.deadline &&
+                                                                          status == "succeeded")},
+                        {"escalated", escalated_},
+                        {"escalated_at", escalated_at_},
+                        {"reason", escalation_reason_},
+                        {"estimates", est}};
+  }
   for (auto it = head.begin(); it != head.end(); ++it) {
     out += "  " + DumpJson(json(it.key())) + ": " + DumpJson(it.value()) + ",\n";
   }

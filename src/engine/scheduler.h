@@ -57,6 +57,10 @@ struct RunConfig {
   // kDefaultEstimateMs). 0: no market.
   double preempt_rate = 0;
   uint64_t preempt_seed = 1;
+  // Wall-clock deadline (ms since the epoch; 0: none). When the critical-path
+  // estimate of the run's finish plus a margin passes it, the run's spot tasks
+  // that have not started move to on-demand, and run.json says why.
+  TimeMs deadline = 0;
 };
 
 // A step never seen before is estimated at one minute per task.
@@ -148,6 +152,11 @@ class Scheduler {
   Status FirePreemptions();
   Status ReadPreemptRequests();
   double NextRandom(uint64_t* state);
+  // The critical-path estimate of when the run finishes: per step, its tasks
+  // not yet finished in waves of what fits the executor, times the step's
+  // estimated task duration; steps in sequence along `needs`.
+  TimeMs EstimateFinish();
+  Status CheckDeadline();
   int64_t Backoff(const spec::RetryPolicy& p, int attempt);
 
   const spec::Pipeline& pipeline_;
@@ -195,6 +204,16 @@ class Scheduler {
   uint64_t market_rng_ = 1;
   std::map<size_t, int64_t> estimate_ms_;  // step -> estimated duration of a task
   int64_t preempt_requests_seen_ = 0;       // id of the last preempt_requested event handled
+  // Deadline: how the finish estimate moved, and the escalation.
+  struct Estimate {
+    TimeMs at;
+    TimeMs finish;
+  };
+  std::vector<Estimate> estimates_;
+  bool escalated_ = false;
+  TimeMs escalated_at_ = 0;
+  std::string escalation_reason_;
+  bool finished_since_estimate_ = true;
   std::vector<bool> gpu_busy_;
   uint64_t next_handle_ = 1;
   uint64_t rng_;

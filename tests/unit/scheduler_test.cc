@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
 
 #include "fake_executor.h"
 #include "spec/parser.h"
@@ -512,6 +514,51 @@ steps:
   EXPECT_FALSE(a.empty()) << "at rate 0.5 some of 8 spot attempts are preempted";
   EXPECT_EQ(a, b) << "the same seed preempts the same attempts";
   (void)c;
+}
+
+TEST_F(SchedulerTest, ATightDeadlineMovesSpotTasksToOnDemandAndSaysWhy) {
+  const char* spec = R"(name: d
+steps:
+  work:
+    foreach: [a, b, c, d]
+    run: detect
+    spot: true
+  report:
+    needs: [work]
+    run: report
+    spot: true
+)";
+  auto run = [&](const std::string& id, TimeMs deadline) {
+    spec::Diagnostics d("p.yaml");
+    pipeline_ = spec::ParsePipelineText(spec, root_ + "/p.yaml", &d);
+    RunConfig cfg;
+    cfg.layout = Layout{root_};
+    cfg.run_id = id;
+    cfg.params = spec::ResolveParams(*pipeline_, {}).value();
+    cfg.deadline = deadline;
+    EventQueue q(&clock_);
+    FakeExecutor exec(&q, {2, 0, 0}, [](const AttemptSpec&) { return Ok(); });
+    Recorder rec;
+    Scheduler s(*pipeline_, cfg, store_.get(), &exec, &clock_, &q, &rec);
+    EXPECT_TRUE(s.Run().ok());
+    std::vector<std::string> classes;
+    for (const auto& a : exec.submitted) classes.push_back(a.capacity_class);
+    return classes;
+  };
+  // Never seen: a minute per task, two waves of `work` then `report`: about 3 min.
+  auto relaxed = run("relaxed", clock_.Now() + 10 * 3600 * 1000);
+  EXPECT_EQ(relaxed, std::vector<std::string>(5, "spot"));
+  auto tight = run("tight", clock_.Now() + 60 * 1000);
+  EXPECT_EQ(tight, std::vector<std::string>(5, "on-demand"));
+  auto text = ReadFile(root_ + "/runs/tight/run.json");
+  ASSERT_TRUE(text.ok());
+  auto j = nlohmann::json::parse(text.value());
+  EXPECT_TRUE(j["deadline"]["escalated"].get<bool>());
+  EXPECT_NE(j["deadline"]["reason"].get<std::string>().find("passes the deadline"), std::string::npos);
+  EXPECT_FALSE(j["deadline"]["estimates"].empty());
+  auto relaxed_json = nlohmann::json::parse(ReadFile(root_ + "/runs/relaxed/run.json").value());
+  EXPECT_FALSE(relaxed_json["deadline"]["escalated"].get<bool>());
+  EXPECT_TRUE(relaxed_json["deadline"]["met"].get<bool>());
 }
 
 }  // namespace ns
