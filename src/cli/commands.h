@@ -20,6 +20,7 @@ struct RunOptions {
   double on_demand_cpus = -1;
   std::string preempt;   // "RATE[,seed=N]": a reproducible spot market
   std::string deadline;  // "07:00" (the next such local time) or "6h" (from now)
+  std::string catalogue;  // "": $NIGHTSHIFT_CATALOGUE, else <root>/instances.yaml (none: no cost)
 };
 int RunCommand(const RunOptions& o);
 

@@ -16,6 +16,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/run_cost.h"
 #include "engine/layout.h"
 #include "util/json.h"
 #include "util/fs.h"
@@ -276,6 +277,10 @@ int ShowCommand(const InspectOptions& o) {
       s.tasks += missing;
     }
   }
+  // The cost `nightshift run` recorded at the end of the run, if it had a
+  // catalogue (a run.json that is missing or unreadable just has no cost here).
+  nlohmann::json cost;
+  if (auto c = ReadRunCost(Layout{root}.RunDir(run->run_id) + "/run.json"); c.ok()) cost = c.value();
   if (o.json) {
     nlohmann::json j{{"run_id", run->run_id}, {"pipeline", run->pipeline}, {"status", DisplayStatus(*run)},
                      {"created_at", run->created_at}, {"finished_at", run->finished_at},
@@ -286,6 +291,7 @@ int ShowCommand(const InspectOptions& o) {
                     {"attempts", t.attempts}, {"fingerprint", t.fingerprint},
                     {"started_at", t.started_at}, {"finished_at", t.finished_at}, {"message", t.message}});
     j["tasks"] = ts;
+    if (!cost.is_null()) j["cost"] = cost;
     std::cout << DumpJson(j, 2) << "\n";
     return kExitOk;
   }
@@ -295,8 +301,9 @@ int ShowCommand(const InspectOptions& o) {
             << (DisplayStatus(*run) == "stopped" ? " (its engine is gone; continue with --resume)" : "")
             << (run->message.empty() ? "" : ": " + run->message) << "\n"
             << "started   " << FormatTime(run->created_at) << "   duration " << Duration(*run) << "\n"
-            << "params    " << run->params_json << "\n"
-            << "outputs   " << Layout{root}.RunDir(run->run_id) << "\n\n";
+            << "params    " << run->params_json << "\n";
+  if (!cost.is_null()) std::cout << "cost      " << CostSummary(cost) << "\n";
+  std::cout << "outputs   " << Layout{root}.RunDir(run->run_id) << "\n\n";
   std::printf("%-18s %-10s %6s %9s %9s %9s  %s\n", "STEP", "STATUS", "TASKS", "ATTEMPTS", "WALL",
               "TASK-SUM", "BREAKDOWN");
   for (const auto& id : order) {

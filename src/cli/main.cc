@@ -29,6 +29,9 @@ int Main(int argc, char** argv) {
   run_cmd->add_option("--spot-cpus", run.spot_cpus,
                       "CPUs for spot attempts (with --on-demand-cpus; default: all cpus serve both classes)");
   run_cmd->add_option("--on-demand-cpus", run.on_demand_cpus, "CPUs for on-demand attempts (with --spot-cpus)");
+  run_cmd->add_option("--catalogue", run.catalogue,
+                      "Instance catalogue YAML: every step must fit an instance, and the run's cost is "
+                      "recorded in run.json (default: $NIGHTSHIFT_CATALOGUE, else <root>/instances.yaml)");
   run_cmd->add_option("--preempt", run.preempt,
                       "A reproducible spot market: RATE[,seed=N], the chance (0 to 1) that a spot attempt is "
                       "preempted at a moment drawn over its step's estimated duration");

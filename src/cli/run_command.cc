@@ -14,6 +14,8 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
+#include "cli/run_cost.h"
+#include "engine/cost.h"
 #include "engine/preflight.h"
 #include "engine/scheduler.h"
 #include "exec/local_executor.h"
@@ -116,6 +118,29 @@ class SignalForwarder {
   std::thread thread_;
 };
 
+// Bills the run that just ended on `catalogue` (the code path of `nightshift
+// cost`) and records the result as the "cost" of its run.json, or, when it
+// cannot be billed, the catalogue and why. Returns the summary for the last
+// line of `run`. Never changes the run's exit code: the run is what it was.
+std::string RecordCost(Store* store, const Layout& layout, const std::string& run_id,
+                       const cost::InstanceCatalogue& catalogue, const std::string& path,
+                       TimeMs now) {
+  nlohmann::json j;
+  auto row = store->GetRun(run_id);
+  if (!row.ok() || !row.value()) {
+    j = CostErrorJson(catalogue, path,
+                      row.ok() ? "the run has no row in the store" : row.status().message());
+  } else {
+    auto report = CostOfRun(store, layout, *row.value(), catalogue, now);
+    j = report.ok() ? CostJson(report.value(), catalogue, path)
+                    : CostErrorJson(catalogue, path, report.status().message());
+  }
+  std::string run_json = layout.RunDir(run_id) + "/run.json";
+  Status st = WriteRunCost(run_json, j);
+  if (!st.ok()) PrintError("the cost was not recorded in " + run_json + ": " + st.message());
+  return CostSummary(j);
+}
+
 }  // namespace
 
 int RunCommand(const RunOptions& o) {
@@ -198,8 +223,39 @@ int RunCommand(const RunOptions& o) {
   st = Preflight(*pipeline, params.value(), cap, path_env);
   if (!st.ok()) {
     for (const auto& line : Split(st.message(), '\n')) PrintError(line);
-    return kExitBadInput;
   }
+  // The instance catalogue, if any: every step must fit an instance so that the
+  // run can be billed at its end. A resumed run keeps the catalogue it had.
+  std::string recorded;
+  if (previous) {
+    auto j = ReadRunCost(Layout{root}.RunDir(previous->run_id) + "/run.json");
+    if (j.ok()) recorded = RecordedCatalogue(j.value());
+  }
+  std::string catalogue_path = CataloguePath(o.catalogue, recorded, root);
+  std::optional<cost::InstanceCatalogue> catalogue;
+  bool costable = true;
+  if (!catalogue_path.empty()) {
+    catalogue = LoadCatalogueOrReport(catalogue_path);
+    costable = catalogue.has_value();
+  }
+  if (catalogue) {
+    std::vector<cost::StepResources> steps;
+    for (const auto& s : pipeline->steps) {
+      steps.push_back({s.id, {s.resources.cpus, s.resources.memory_bytes, s.resources.gpus}});
+    }
+    Status fits = CheckCostable(*catalogue, steps);
+    if (!fits.ok()) {
+      costable = false;
+      for (const auto& line : Split(fits.message(), '\n')) {
+        if (StartsWith(line, " ")) {
+          std::cerr << line << "\n";
+        } else {
+          PrintError(catalogue_path + ": " + line);
+        }
+      }
+    }
+  }
+  if (!st.ok() || !costable) return kExitBadInput;
 
   // 5. The run row and folder.
   RealClock clock;
@@ -347,6 +403,10 @@ int RunCommand(const RunOptions& o) {
     return kExitEngine;
   }
   std::string dir = layout.RunDir(cfg.run_id);
+  std::string cost_line;
+  if (catalogue) {
+    cost_line = RecordCost(store.get(), layout, cfg.run_id, *catalogue, catalogue_path, clock.Now());
+  }
   if (mode != Progress::Mode::kJson) {
     std::cerr << "run " << cfg.run_id << " " << RunStatusName(result.value()) << "; outputs in " << dir
               << "\n";
@@ -355,6 +415,7 @@ int RunCommand(const RunOptions& o) {
                 << " STEP`; fix and continue with `nightshift run " << o.file << " --resume "
                 << cfg.run_id << "`\n";
     }
+    if (!cost_line.empty()) std::cerr << "cost " << cost_line << "\n";
   }
   switch (result.value()) {
     case RunStatus::kSucceeded: return kExitOk;
