@@ -69,22 +69,18 @@ assert_eq "$rc" 0 "$out"
 assert_eq "$(jq -r '(.actual * 100 | round | tostring) + " " + (.monolithic * 100 | round | tostring) + " " + (.lost_ms | tostring)' <<<"$out")" "95 120 900000"
 assert_eq "$(jq -r '[.steps[].step] | join(",")' <<<"$out")" "prep,crunch"
 
-# Spot attempts, where the store records the class: crunch/a and its preempted
-# attempt ran on spot (large at 0.12/h):
+# Spot attempts (the store records each attempt's class, schema 3): crunch/a
+# and its preempted attempt ran on spot (large at 0.12/h):
 #   prep 0.05 + crunch/a 0.12 + crunch/a preempted 0.12 x 0.25 = 0.03 + crunch/b 0.40
 #   actual 0.60; all on-demand still 0.95; savings (1.20 - 0.60) / 1.20 = 50.0 %; lost 0.03
-if [[ -n "$(sqlite3 "$db" "select name from pragma_table_info('attempts') where name='capacity_class'")" ]]; then
-  sqlite3 "$db" "UPDATE attempts SET capacity_class='spot' WHERE run_id='$run' AND task_id='crunch/a'"
-  capture ns cost "$run" --root root --catalogue cat.yaml
-  assert_eq "$rc" 0 "$out"
-  grep -Eq '^crunch +3 +8100\.0 +2 spot, 1 on-demand +large +0\.5500$' <<<"$out" || fail "spot crunch: $out"
-  grep -Eq '^actual +0\.6000 USD$' <<<"$out" || fail "spot actual: $out"
-  grep -Eq '^all on-demand +0\.9500 USD$' <<<"$out" || fail "spot all on-demand: $out"
-  grep -Eq '^savings +50\.0%' <<<"$out" || fail "spot savings: $out"
-  grep -Eq '^work lost +0\.0300 USD' <<<"$out" || fail "spot lost: $out"
-else
-  echo "note: attempts have no capacity_class column in this build; spot case skipped"
-fi
+sqlite3 "$db" "UPDATE attempts SET capacity_class='spot' WHERE run_id='$run' AND task_id='crunch/a'"
+capture ns cost "$run" --root root --catalogue cat.yaml
+assert_eq "$rc" 0 "$out"
+grep -Eq '^crunch +3 +8100\.0 +2 spot, 1 on-demand +large +0\.5500$' <<<"$out" || fail "spot crunch: $out"
+grep -Eq '^actual +0\.6000 USD$' <<<"$out" || fail "spot actual: $out"
+grep -Eq '^all on-demand +0\.9500 USD$' <<<"$out" || fail "spot all on-demand: $out"
+grep -Eq '^savings +50\.0%' <<<"$out" || fail "spot savings: $out"
+grep -Eq '^work lost +0\.0300 USD' <<<"$out" || fail "spot lost: $out"
 
 # Where the catalogue comes from: NIGHTSHIFT_CATALOGUE, then <root>/instances.yaml.
 capture ns cost "$run" --root root
