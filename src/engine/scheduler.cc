@@ -50,8 +50,7 @@ struct Scheduler::Task {
   TimeMs started_at = 0;
   TimeMs finished_at = 0;
   std::string message;
-  using Attempt = AttemptRecord;
-  std::vector<Attempt> history;
+  std::vector<AttemptRow> history;  // every attempt, earlier runs of a resumed run included
 };
 
 struct Scheduler::StepState {
@@ -124,7 +123,7 @@ Status Scheduler::SaveTask(const Task& t) {
   return Status::Ok();
 }
 
-Status Scheduler::SaveAttempt(const Task& t, const AttemptResult* r, const std::string& status) {
+AttemptRow Scheduler::MakeAttemptRow(const Task& t, const AttemptResult& r, const std::string& status) {
   AttemptRow a;
   a.run_id = config_.run_id;
   a.task_id = t.id;
@@ -132,16 +131,19 @@ Status Scheduler::SaveAttempt(const Task& t, const AttemptResult* r, const std::
   a.status = status;
   a.started_at = t.started_at;
   a.capacity_class = t.cls == 1 ? "spot" : "on-demand";
-  if (r) {
-    a.exit_code = r->exit_code;
-    a.signal = r->signal;
-    a.pid = r->pid;
-    a.finished_at = status == "running" ? 0 : clock_->Now();
-    if (status == "running") a.pid = 0;
-    a.max_rss_kb = r->max_rss_kb;
-    a.cpu_ms = r->cpu_ms;
-    a.message = r->message;
+  if (status != "running") {
+    a.exit_code = r.exit_code;
+    a.signal = r.signal;
+    a.pid = r.pid ? r.pid : t.pid;
+    a.finished_at = clock_->Now();
+    a.max_rss_kb = r.max_rss_kb;
+    a.cpu_ms = r.cpu_ms;
+    a.message = r.message;
   }
+  return a;
+}
+
+Status Scheduler::SaveAttempt(const AttemptRow& a) {
   writes_.push_back([this, a] { return store_->UpsertAttempt(a); });
   return Status::Ok();
 }
@@ -727,8 +729,7 @@ Status Scheduler::LaunchReady() {
       if (free_slots_.empty()) free_slots_.push_back(next_slot_++);
       t.slot = free_slots_.back();
       free_slots_.pop_back();
-      AttemptResult intent;
-      NS_RETURN_IF_ERROR(SaveAttempt(t, &intent, "running"));
+      NS_RETURN_IF_ERROR(SaveAttempt(MakeAttemptRow(t, AttemptResult{}, "running")));
       to_spawn_.push_back(ti);
     }
   }
@@ -916,22 +917,11 @@ Status Scheduler::HandleResult(const AttemptResult& r) {
     }
   }
   RemoveAttemptStaging(staging);
-  Task::Attempt a;
-  a.n = t.attempts;
-  a.outcome = OutcomeName(outcome);
-  a.exit_code = r.exit_code;
-  a.signal = r.signal;
-  a.started_at = t.started_at;
-  a.finished_at = clock_->Now();
-  a.max_rss_kb = r.max_rss_kb;
-  a.cpu_ms = r.cpu_ms;
-  a.message = message;
-  a.capacity_class = t.cls == 1 ? "spot" : "on-demand";
-  t.history.push_back(a);
   AttemptResult recorded = r;
   recorded.message = message;
-  if (recorded.pid == 0) recorded.pid = t.pid;
-  NS_RETURN_IF_ERROR(SaveAttempt(t, &recorded, OutcomeName(outcome)));
+  AttemptRow a = MakeAttemptRow(t, recorded, OutcomeName(outcome));
+  t.history.push_back(a);
+  NS_RETURN_IF_ERROR(SaveAttempt(a));
 
   if (outcome == AttemptOutcome::kSucceeded) return FinishTask(t, "succeeded", "");
   if (outcome == AttemptOutcome::kCancelled || cancelling_) return FinishTask(t, "cancelled", message);
@@ -1037,18 +1027,7 @@ Status Scheduler::LoadPrevious() {
     // finished (the engine was killed) count too.
     previous_attempts_[a.task_id] = std::max(previous_attempts_[a.task_id], a.attempt);
     if (a.status == "preempted") previous_interruptions_[a.task_id]++;
-    AttemptRecord h;
-    h.n = a.attempt;
-    h.outcome = a.status;
-    h.exit_code = a.exit_code;
-    h.signal = a.signal;
-    h.started_at = a.started_at;
-    h.finished_at = a.finished_at;
-    h.max_rss_kb = a.max_rss_kb;
-    h.cpu_ms = a.cpu_ms;
-    h.message = a.message;
-    h.capacity_class = a.capacity_class;
-    previous_history_[a.task_id].push_back(std::move(h));
+    previous_history_[a.task_id].push_back(a);
   }
   // A step removed from the pipeline leaves neither rows nor outputs behind.
   for (const auto& step : gone) {
@@ -1169,7 +1148,7 @@ Result<RunStatus> Scheduler::Run() {
 std::string Scheduler::TaskJson(const Task& t) const {
   json attempts = json::array();
   for (const auto& a : t.history) {
-    attempts.push_back(json{{"attempt", a.n},          {"outcome", a.outcome},
+    attempts.push_back(json{{"attempt", a.attempt},    {"outcome", a.status},
                             {"exit_code", a.exit_code}, {"signal", a.signal},
                             {"started_at", a.started_at}, {"finished_at", a.finished_at},
                             {"duration_ms", a.finished_at - a.started_at},

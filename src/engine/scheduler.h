@@ -99,19 +99,7 @@ class Scheduler {
   Result<RunStatus> Run();
 
  private:
-  // One attempt as run.json and _task.json show it.
-  struct AttemptRecord {
-    int n = 0;
-    std::string outcome;
-    int exit_code = -1;
-    int signal = 0;
-    TimeMs started_at = 0;
-    TimeMs finished_at = 0;
-    int64_t max_rss_kb = 0;
-    int64_t cpu_ms = 0;
-    std::string message;
-    std::string capacity_class = "on-demand";
-  };
+
   struct Task;
   struct StepState;
 
@@ -134,7 +122,10 @@ class Scheduler {
   Status FinishTask(Task& t, const std::string& status, const std::string& message);
   Status OnStepDone(size_t step_index);
   Status SaveTask(const Task& t);
-  Status SaveAttempt(const Task& t, const AttemptResult* r, const std::string& status);
+  // One attempt as the store, run.json and _task.json record it; "running" is
+  // the launch (the intent), recorded before the process exists.
+  AttemptRow MakeAttemptRow(const Task& t, const AttemptResult& r, const std::string& status);
+  Status SaveAttempt(const AttemptRow& a);
   Status Event(const std::string& kind, const Task* t, const std::string& data);
   Status CancelEverything();
   Status WriteRunJson(const std::string& status);
@@ -180,7 +171,7 @@ class Scheduler {
   std::map<std::string, std::pair<std::string, std::string>> previous_;  // task -> (status, fp)
   std::map<std::string, int> previous_attempts_;
   std::map<std::string, int> previous_interruptions_;  // task -> preempted attempts
-  std::map<std::string, std::vector<AttemptRecord>> previous_history_;
+  std::map<std::string, std::vector<AttemptRow>> previous_history_;
   std::map<std::string, std::string> input_hash_cache_;
   // A param value longer than this is passed as NIGHTSHIFT_PARAM_<NAME>_FILE
   // (Linux refuses any one environment string over 128 KiB).
