@@ -65,7 +65,11 @@ Status WriteFileAtomic(const std::string& path, const std::string& content) {
     }
     off += static_cast<size_t>(n);
   }
-  ::close(fd);
+  if (::close(fd) != 0) {  // NFS and full disks report write errors here
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return Status::FromErrno("cannot write " + path, err);
+  }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
