@@ -303,6 +303,24 @@ int ShowCommand(const InspectOptions& o) {
             << "started   " << FormatTime(run->created_at) << "   duration " << Duration(*run) << "\n"
             << "params    " << run->params_json << "\n";
   if (!cost.is_null()) std::cout << "cost      " << CostSummary(cost) << "\n";
+  // The deadline, when the run had one: whether it was met, and why spot work
+  // moved to on-demand.
+  if (auto text = ReadFile(Layout{root}.RunDir(run->run_id) + "/run.json");
+      text.ok() && text.value().size() < (64u << 20)) {
+    auto j = nlohmann::json::parse(text.value(), nullptr, false);
+    if (j.is_object() && j.contains("deadline") && j["deadline"].is_object()) {
+      const auto& d = j["deadline"];
+      std::string met = !d.contains("met") || d["met"].is_null() ? "pending"
+                        : d["met"].get<bool>()                   ? "met"
+                                                                 : "missed";
+      std::cout << "deadline  " << FormatTime(d.value("at", int64_t{0})) << " (" << met << ")";
+      if (d.value("escalated", false)) {
+        std::cout << "; escalated at " << FormatTime(d.value("escalated_at", int64_t{0})) << ": "
+                  << d.value("reason", std::string());
+      }
+      std::cout << "\n";
+    }
+  }
   std::cout << "outputs   " << Layout{root}.RunDir(run->run_id) << "\n\n";
   std::printf("%-18s %-10s %6s %9s %9s %9s  %s\n", "STEP", "STATUS", "TASKS", "ATTEMPTS", "WALL",
               "TASK-SUM", "BREAKDOWN");

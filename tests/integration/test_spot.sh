@@ -58,6 +58,27 @@ capture ns run p.yaml --root again --cpus 2 --plain --preempt "1,seed=3"
 assert_eq "$rc" 0 "$out"
 assert_contains "$(sqlite3 again/nightshift.db "select group_concat(distinct status) from attempts")" "preempted"
 
+# A deadline the estimate cannot meet moves spot work to on-demand, and says why.
+cat > d.yaml <<'YAML'
+name: deadline
+steps:
+  a:
+    foreach: [x, y, z]
+    run: sleep 0.2
+    spot: true
+YAML
+capture ns run d.yaml --root dl --deadline 1s --plain
+assert_eq "$rc" 0 "$out"
+assert_eq "$(sqlite3 dl/nightshift.db "select group_concat(distinct capacity_class) from attempts")" "on-demand"
+capture ns show "$(latest_run dl)" --root dl
+assert_contains "$out" "escalated at"
+assert_contains "$out" "passes the deadline"
+capture ns run d.yaml --root dl2 --deadline 10h --plain
+assert_eq "$(sqlite3 dl2/nightshift.db "select group_concat(distinct capacity_class) from attempts")" "spot"
+capture ns run d.yaml --root dl --deadline 25:00
+assert_eq "$rc" 2 "$out"
+assert_contains "$out" "--deadline 25:00"
+
 # Bad input.
 capture ns run p.yaml --root root --preempt 1.5
 assert_eq "$rc" 2 "$out"
