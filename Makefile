@@ -25,6 +25,7 @@ bench: build
 	scripts/setup --bench
 	bench/dag_overhead
 	bench/video/run
+	bench/spot/run
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
