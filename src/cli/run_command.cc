@@ -64,19 +64,14 @@ std::optional<TimeMs> ParseDeadline(const std::string& text, TimeMs now) {
   return now + *d;
 }
 
-// Whether the engine that owns `r` may still be driving it. Identity, not a
-// bare pid: after pid reuse another process would look alive.
+// Whether the engine that owns `r` may still be driving it (alive here, on
+// another host, or unverifiable): then nobody else may take the run.
 bool OwnerMayBeAlive(const RunRow& r, std::string* who) {
   if (r.status != "running") return false;
-  if (!r.owner.empty()) {
-    ProcessIdentity id = ProcessIdentity::Parse(r.owner);
-    *who = "pid " + std::to_string(id.pid) + " on " + id.host;
-    if (IsForeign(id)) return id.host != HostName();  // another host: cannot judge; same host, new boot: gone
-    return IsAlive(id);
-  }
-  // Written before schema 2: only host and pid are known.
-  *who = "pid " + std::to_string(r.pid) + " on " + r.host;
-  return r.host != HostName() || (r.pid > 0 && ::kill(static_cast<pid_t>(r.pid), 0) == 0);
+  ProcessIdentity id = ProcessIdentity::Parse(r.owner);
+  *who = id.pid > 0 ? "pid " + std::to_string(id.pid) + " on " + id.host
+                    : "pid " + std::to_string(r.pid) + " on " + r.host;
+  return RunEngineState(r) != EngineState::kGone;
 }
 
 // Forwards SIGINT/SIGTERM/SIGHUP to the scheduler as a cancel request. Signals
