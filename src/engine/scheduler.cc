@@ -675,10 +675,11 @@ Status Scheduler::ReadPreemptRequests() {
   return Status::Ok();
 }
 
-bool Scheduler::FitsEmpty(const spec::Resources& r) const {
+bool Scheduler::FitsEmpty(const spec::Resources& r, int cls) const {
   Capacity cap = executor_->capacity();
+  double class_cpus = cls == 1 ? config_.spot_cpus : config_.on_demand_cpus;
   return r.cpus <= cap.cpus + 1e-9 && (cap.memory_bytes == 0 || r.memory_bytes <= cap.memory_bytes) &&
-         r.gpus <= cap.gpus;
+         r.gpus <= cap.gpus && (!separate_classes_ || r.cpus <= class_cpus + 1e-9);
 }
 
 // Decides what starts now and records each launch (the attempt row) before
@@ -690,15 +691,19 @@ Status Scheduler::LaunchReady() {
   for (size_t si : pipeline_.topo_order) {
     StepState& ss = steps_[si];
     const spec::Resources& res = pipeline_.steps[si].resources;
-    if (!ss.ready.empty() && !FitsEmpty(res)) {
+    if (!ss.ready.empty() && !FitsEmpty(res, ClassFor(*tasks_[ss.ready.front()]))) {
       // It would wait forever: fail it, naming what it asks for.
       while (!ss.ready.empty()) {
         size_t ti = ss.ready.front();
         ss.ready.pop_front();
         Capacity cap = executor_->capacity();
+        std::string pools =
+            separate_classes_ ? " (spot " + FormatDouble(config_.spot_cpus) + ", on-demand " +
+                                    FormatDouble(config_.on_demand_cpus) + ")"
+                              : "";
         NS_RETURN_IF_ERROR(FinishTask(*tasks_[ti], "failed",
                                       "asks for more than the executor has (cpus " +
-                                          FormatDouble(res.cpus) + " of " + FormatDouble(cap.cpus) +
+                                          FormatDouble(res.cpus) + " of " + FormatDouble(cap.cpus) + pools +
                                           ", gpus " + std::to_string(res.gpus) + " of " +
                                           std::to_string(cap.gpus) + "); it can never start"));
       }
@@ -715,6 +720,7 @@ Status Scheduler::LaunchReady() {
       t.started_at = clock_->Now();
       t.finished_at = 0;
       t.status = "running";
+      t.pid = 0;  // until this attempt's spawn succeeds
       t.handle = next_handle_++;
       running_[t.handle] = ti;
       free_.cpus -= res.cpus;
@@ -780,12 +786,10 @@ Result<int64_t> Scheduler::Spawn(Task& t) {
   std::string tmp_dir = SlotDir(t.slot);
   std::string progress = out_dir + ".progress";
   NS_RETURN_IF_ERROR(MakeDir(out_dir));
-  if (static_cast<size_t>(t.slot) >= slot_mtime_.size()) slot_mtime_.resize(static_cast<size_t>(t.slot) + 1, -1);
-  if (slot_mtime_[static_cast<size_t>(t.slot)] < 0) {
+  if (static_cast<size_t>(t.slot) >= slot_made_.size()) slot_made_.resize(static_cast<size_t>(t.slot) + 1, false);
+  if (!slot_made_[static_cast<size_t>(t.slot)]) {
     NS_RETURN_IF_ERROR(MakeDir(tmp_dir));
-    struct stat st {};
-    if (::stat(tmp_dir.c_str(), &st) != 0) return Status::FromErrno("cannot stat " + tmp_dir, errno);
-    slot_mtime_[static_cast<size_t>(t.slot)] = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    slot_made_[static_cast<size_t>(t.slot)] = true;
   }
   std::string ckpt;
   if (step.checkpoint) {
@@ -888,19 +892,12 @@ Status Scheduler::HandleResult(const AttemptResult& r) {
   t.gpus.clear();
   if (t.slot >= 0) {
     // The slot's scratch folder is reused: empty it if the attempt left files.
-    // A folder's mtime changes when a name in it is made or removed: one stat
-    // says whether the attempt used its TMPDIR at all.
+    // Emptied for the next attempt. (Not judged by the folder's mtime: it moves
+    // in clock ticks, so a file made in the tick of the last check would stay.)
     std::string tmp = SlotDir(t.slot);
-    struct stat st {};
-    if (::stat(tmp.c_str(), &st) == 0 && st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec !=
-                                             slot_mtime_[static_cast<size_t>(t.slot)]) {
-      auto left = ListDir(tmp);
-      if (left.ok()) {
-        for (const auto& n : left.value()) (void)RemoveTree(tmp + "/" + n);
-      }
-      if (::stat(tmp.c_str(), &st) == 0) {
-        slot_mtime_[static_cast<size_t>(t.slot)] = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-      }
+    auto left = ListDir(tmp);
+    if (left.ok()) {
+      for (const auto& n : left.value()) (void)RemoveTree(tmp + "/" + n);
     }
     free_slots_.push_back(t.slot);
     t.slot = -1;
@@ -1054,6 +1051,10 @@ Result<RunStatus> Scheduler::Run() {
   }
   NS_RETURN_IF_ERROR(MakeDirs(L.StagingDir(config_.run_id)));
   NS_RETURN_IF_ERROR(PrepareParamEnv());
+  // Preemption requests made to an earlier engine of this run are history.
+  if (auto old = store_->ListEvents(config_.run_id, "preempt_requested", 0); old.ok() && !old.value().empty()) {
+    preempt_requests_seen_ = old.value().back().id;
+  }
   NS_RETURN_IF_ERROR(WriteRunJson("running"));
 
   // Each round: take results, decide (buffering store writes), commit them in
@@ -1085,6 +1086,7 @@ Result<RunStatus> Scheduler::Run() {
     if (st.ok() && events_->TakePoll()) st = ReadPreemptRequests();
     for (const auto& r : results) {
       if (st.ok()) st = HandleResult(r);
+      else running_.erase(r.id);  // the engine failed: these ended, none is waited for
     }
     TimeMs now = clock_->Now();
     while (st.ok() && !retry_heap_.empty() && retry_heap_.top().first <= now) {
@@ -1109,6 +1111,7 @@ Result<RunStatus> Scheduler::Run() {
       bool spawned = false;
       for (const auto& [handle, ti] : running_) spawned |= tasks_[ti]->pid != 0;
       if (!spawned) break;
+      (void)events_->TakePoll();  // a SIGUSR2 now must not make Wait return at once, forever
       for (const auto& r : events_->Wait(kForever)) running_.erase(r.id);
     }
     writes_.clear();

@@ -136,7 +136,7 @@ class Scheduler {
   std::string SlotDir(int slot) const;
   static void RemoveAttemptStaging(const std::string& staging);
   bool Fits(const spec::Resources& r, int cls) const;
-  bool FitsEmpty(const spec::Resources& r) const;
+  bool FitsEmpty(const spec::Resources& r, int cls) const;
   int ClassFor(const Task& t) const;  // 0: on-demand, 1: spot
   int64_t EstimateMs(size_t step_index);
   void SchedulePreemption(const Task& t);
@@ -183,7 +183,7 @@ class Scheduler {
   std::deque<AttemptResult> local_results_;     // spawns that failed, handled next round
   std::vector<std::pair<std::string, std::string>> param_env_;
   std::vector<int> free_slots_;                 // scratch folders (TMPDIR) not in use
-  std::vector<int64_t> slot_mtime_;  // mtime (ns) of each slot's clean folder; -1: not made
+  std::vector<bool> slot_made_;
   int next_slot_ = 0;
   Capacity free_;
   double class_free_cpus_[2] = {0, 0};  // per class when separate_classes_

@@ -25,6 +25,10 @@
 #include "util/process.h"
 #include "util/strings.h"
 
+#ifndef P_PIDFD
+#define P_PIDFD 3  // Linux 5.4; older glibc headers lack the name
+#endif
+
 namespace ns {
 
 const char* OutcomeName(AttemptOutcome o) {
@@ -269,7 +273,8 @@ LocalExecutor::~LocalExecutor() {
   for (int round = 0; round < 50; ++round) {
     int killed = SweepOrphans(/*all=*/true);
     for (auto& [pid, fd] : orphans_) {
-      ::waitpid(pid, nullptr, 0);  // SIGKILLed: this returns at once
+      siginfo_t si{};
+      ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fd), &si, WEXITED);  // SIGKILLed: at once
       ::close(fd);
     }
     orphans_.clear();
@@ -605,8 +610,11 @@ void LocalExecutor::MonitorLoop() {
         auto it = orphans_.find(static_cast<pid_t>(id));
         if (it != orphans_.end()) {
           ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->second, nullptr);
+          // Through the pidfd, not the pid: if the sweep reaped it already, the
+          // pid may name a new attempt's leader by now.
+          siginfo_t si{};
+          ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(it->second), &si, WEXITED | WNOHANG);
           ::close(it->second);
-          ::waitpid(it->first, nullptr, WNOHANG);
           orphans_.erase(it);
         }
         continue;

@@ -561,4 +561,29 @@ steps:
   EXPECT_TRUE(relaxed_json["deadline"]["met"].get<bool>());
 }
 
+TEST_F(SchedulerTest, ATaskTooBigForItsClassPoolFailsInsteadOfWaitingForever) {
+  // --spot-cpus 4 --on-demand-cpus 1: a 3-cpu on-demand step fits the machine (5)
+  // but never its class.
+  const char* spec = "name: c\nsteps:\n  big:\n    run: echo\n    resources: {cpus: 3}\n"
+                     "  small:\n    run: echo\n    spot: true\n    resources: {cpus: 3}\n";
+  spec::Diagnostics d("p.yaml");
+  pipeline_ = spec::ParsePipelineText(spec, root_ + "/p.yaml", &d);
+  RunConfig cfg;
+  cfg.layout = Layout{root_};
+  cfg.run_id = "pools";
+  cfg.params = spec::ResolveParams(*pipeline_, {}).value();
+  cfg.spot_cpus = 4;
+  cfg.on_demand_cpus = 1;
+  EventQueue q(&clock_);
+  FakeExecutor exec(&q, {5, 0, 0}, [](const AttemptSpec&) { return Ok(); });
+  Recorder rec;
+  Scheduler s(*pipeline_, cfg, store_.get(), &exec, &clock_, &q, &rec);
+  auto r = s.Run();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value(), RunStatus::kFailed);
+  EXPECT_EQ(rec.Finished("failed"), std::vector<std::string>{"big"});
+  ASSERT_EQ(exec.submitted.size(), 1u);
+  EXPECT_EQ(exec.submitted[0].capacity_class, "spot");
+}
+
 }  // namespace ns
