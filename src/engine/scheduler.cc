@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "engine/cost.h"
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/hash.h"
@@ -42,7 +43,7 @@ struct Scheduler::Task {
   int attempts = 0;  // attempts made so far, earlier runs of a resumed run included
   int session_attempts = 0;  // attempts made by this engine; the retry budget (preemptions excluded)
   int interruptions = 0;     // preemptions so far, earlier runs of a resumed run included
-  int cls = 0;               // capacity class of the running attempt: 0 on-demand, 1 spot
+  CapacityClass cls = CapacityClass::kOnDemand;  // of the running attempt
   uint64_t handle = 0;
   int64_t pid = 0;  // of the running attempt
   int slot = -1;    // scratch folder (TMPDIR) of the running attempt
@@ -95,8 +96,8 @@ Scheduler::Scheduler(const spec::Pipeline& pipeline, RunConfig config, Store* st
   for (auto& d : dependents_) std::sort(d.begin(), d.end(), [&](size_t x, size_t y) { return rank[x] < rank[y]; });
   free_ = executor_->capacity();
   separate_classes_ = config_.spot_cpus >= 0 && config_.on_demand_cpus >= 0;
-  class_free_cpus_[0] = config_.on_demand_cpus;
-  class_free_cpus_[1] = config_.spot_cpus;
+  class_free_cpus_[static_cast<int>(CapacityClass::kOnDemand)] = config_.on_demand_cpus;
+  class_free_cpus_[static_cast<int>(CapacityClass::kSpot)] = config_.spot_cpus;
   market_rng_ = config_.preempt_seed ? config_.preempt_seed : 1;
   gpu_busy_.assign(static_cast<size_t>(std::max(0, free_.gpus)), false);
   run_dir_ = config_.layout.RunDir(config_.run_id);
@@ -130,7 +131,7 @@ AttemptRow Scheduler::MakeAttemptRow(const Task& t, const AttemptResult& r, cons
   a.attempt = t.attempts;
   a.status = status;
   a.started_at = t.started_at;
-  a.capacity_class = t.cls == 1 ? "spot" : "on-demand";
+  a.capacity_class = CapacityClassName(t.cls);
   if (status != "running") {
     a.exit_code = r.exit_code;
     a.signal = r.signal;
@@ -430,10 +431,10 @@ Status Scheduler::ExpandStep(size_t si) {
     t->key = foreach ? step.id + "." + name : step.id;
     auto prev_attempts = previous_attempts_.find(t->id);
     if (prev_attempts != previous_attempts_.end()) t->attempts = prev_attempts->second;
-    auto prev_int = previous_interruptions_.find(t->id);
-    if (prev_int != previous_interruptions_.end()) t->interruptions = prev_int->second;
     auto prev_history = previous_history_.find(t->id);
     if (prev_history != previous_history_.end()) t->history = std::move(prev_history->second);
+    // Interruptions persist: the earlier preempted attempts count.
+    for (const auto& a : t->history) t->interruptions += a.status == "preempted";
     ss.tasks.push_back(t->index);
     tasks_.push_back(std::move(t));
   }
@@ -544,19 +545,21 @@ void Scheduler::RemoveAttemptStaging(const std::string& staging) {
   ::unlink((staging + ".progress").c_str());
 }
 
-bool Scheduler::Fits(const spec::Resources& r, int cls) const {
+bool Scheduler::Fits(const spec::Resources& r, CapacityClass cls) const {
   // Memory counts only when the executor knows how much it has.
   bool memory_ok = executor_->capacity().memory_bytes == 0 || r.memory_bytes <= free_.memory_bytes;
-  bool class_ok = !separate_classes_ || r.cpus <= class_free_cpus_[cls] + 1e-9;
+  bool class_ok = !separate_classes_ || r.cpus <= class_free_cpus_[static_cast<int>(cls)] + 1e-9;
   return r.cpus <= free_.cpus + 1e-9 && memory_ok && r.gpus <= free_.gpus && class_ok;
 }
 
-int Scheduler::ClassFor(const Task& t) const {
+CapacityClass Scheduler::ClassFor(const Task& t) const {
   const spec::Step& step = pipeline_.steps[t.step];
-  if (!step.spot.enabled || t.interruptions >= step.spot.max_interruptions || escalated_) return 0;
+  if (!step.spot.enabled || t.interruptions >= step.spot.max_interruptions || escalated_) {
+    return CapacityClass::kOnDemand;
+  }
   // A spot pool that could never hold the task: on-demand it is.
-  if (separate_classes_ && step.resources.cpus > config_.spot_cpus + 1e-9) return 0;
-  return 1;
+  if (separate_classes_ && step.resources.cpus > config_.spot_cpus + 1e-9) return CapacityClass::kOnDemand;
+  return CapacityClass::kSpot;
 }
 
 double Scheduler::NextRandom(uint64_t* state) {
@@ -579,7 +582,7 @@ int64_t Scheduler::EstimateMs(size_t si) {
 }
 
 void Scheduler::SchedulePreemption(const Task& t) {
-  if (config_.preempt_rate <= 0 || t.cls != 1) return;
+  if (config_.preempt_rate <= 0 || t.cls != CapacityClass::kSpot) return;
   double draw = NextRandom(&market_rng_);
   double when = NextRandom(&market_rng_);
   if (draw >= config_.preempt_rate) return;
@@ -675,9 +678,9 @@ Status Scheduler::ReadPreemptRequests() {
   return Status::Ok();
 }
 
-bool Scheduler::FitsEmpty(const spec::Resources& r, int cls) const {
+bool Scheduler::FitsEmpty(const spec::Resources& r, CapacityClass cls) const {
   Capacity cap = executor_->capacity();
-  double class_cpus = cls == 1 ? config_.spot_cpus : config_.on_demand_cpus;
+  double class_cpus = cls == CapacityClass::kSpot ? config_.spot_cpus : config_.on_demand_cpus;
   return r.cpus <= cap.cpus + 1e-9 && (cap.memory_bytes == 0 || r.memory_bytes <= cap.memory_bytes) &&
          r.gpus <= cap.gpus && (!separate_classes_ || r.cpus <= class_cpus + 1e-9);
 }
@@ -714,7 +717,7 @@ Status Scheduler::LaunchReady() {
       ss.ready.pop_front();
       Task& t = *tasks_[ti];
       t.cls = ClassFor(t);
-      if (separate_classes_) class_free_cpus_[t.cls] -= res.cpus;
+      if (separate_classes_) class_free_cpus_[static_cast<int>(t.cls)] -= res.cpus;
       t.attempts += 1;
       t.session_attempts += 1;
       t.started_at = clock_->Now();
@@ -809,7 +812,7 @@ Result<int64_t> Scheduler::Spawn(Task& t) {
   spec.gpus = step.resources.gpus;
   spec.timeout_ms = step.timeout_ms;
   spec.grace_ms = step.grace_ms;
-  spec.capacity_class = t.cls == 1 ? "spot" : "on-demand";
+  spec.capacity_class = CapacityClassName(t.cls);
 
   auto env = RenderEnv(step, t);
   if (!env.ok()) return env.status();
@@ -871,10 +874,7 @@ int64_t Scheduler::Backoff(const spec::RetryPolicy& p, int attempt) {
   double base = static_cast<double>(p.backoff_ms) * std::pow(2.0, std::max(0, attempt - 1));
   base = std::min(base, static_cast<double>(p.max_backoff_ms));
   // "Equal jitter": half fixed, half random, so retries of many tasks spread out.
-  rng_ ^= rng_ << 13;
-  rng_ ^= rng_ >> 7;
-  rng_ ^= rng_ << 17;
-  double frac = static_cast<double>(rng_ % 10000) / 10000.0;
+  double frac = NextRandom(&rng_);
   return static_cast<int64_t>(base / 2 + frac * base / 2);
 }
 
@@ -887,7 +887,7 @@ Status Scheduler::HandleResult(const AttemptResult& r) {
   free_.cpus += step.resources.cpus;
   free_.memory_bytes += step.resources.memory_bytes;
   free_.gpus += step.resources.gpus;
-  if (separate_classes_) class_free_cpus_[t.cls] += step.resources.cpus;
+  if (separate_classes_) class_free_cpus_[static_cast<int>(t.cls)] += step.resources.cpus;
   for (int g : t.gpus) gpu_busy_[static_cast<size_t>(g)] = false;
   t.gpus.clear();
   if (t.slot >= 0) {
@@ -1023,7 +1023,6 @@ Status Scheduler::LoadPrevious() {
     // Attempt numbers are never reused: launches that were recorded but never
     // finished (the engine was killed) count too.
     previous_attempts_[a.task_id] = std::max(previous_attempts_[a.task_id], a.attempt);
-    if (a.status == "preempted") previous_interruptions_[a.task_id]++;
     previous_history_[a.task_id].push_back(a);
   }
   // A step removed from the pipeline leaves neither rows nor outputs behind.

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cost.h"
 #include "engine/event_queue.h"
 #include "engine/layout.h"
 #include "exec/executor.h"
@@ -62,6 +63,9 @@ struct RunConfig {
   // that have not started move to on-demand, and run.json says why.
   TimeMs deadline = 0;
 };
+
+using cost::CapacityClass;
+using cost::CapacityClassName;
 
 // A step never seen before is estimated at one minute per task.
 constexpr int64_t kDefaultEstimateMs = 60000;
@@ -135,9 +139,9 @@ class Scheduler {
   std::string AttemptStaging(const Task& t) const;
   std::string SlotDir(int slot) const;
   static void RemoveAttemptStaging(const std::string& staging);
-  bool Fits(const spec::Resources& r, int cls) const;
-  bool FitsEmpty(const spec::Resources& r, int cls) const;
-  int ClassFor(const Task& t) const;  // 0: on-demand, 1: spot
+  bool Fits(const spec::Resources& r, CapacityClass cls) const;
+  bool FitsEmpty(const spec::Resources& r, CapacityClass cls) const;
+  CapacityClass ClassFor(const Task& t) const;
   int64_t EstimateMs(size_t step_index);
   void SchedulePreemption(const Task& t);
   Status FirePreemptions();
@@ -170,7 +174,6 @@ class Scheduler {
       retry_heap_;
   std::map<std::string, std::pair<std::string, std::string>> previous_;  // task -> (status, fp)
   std::map<std::string, int> previous_attempts_;
-  std::map<std::string, int> previous_interruptions_;  // task -> preempted attempts
   std::map<std::string, std::vector<AttemptRow>> previous_history_;
   std::map<std::string, std::string> input_hash_cache_;
   // A param value longer than this is passed as NIGHTSHIFT_PARAM_<NAME>_FILE
@@ -186,7 +189,7 @@ class Scheduler {
   std::vector<bool> slot_made_;
   int next_slot_ = 0;
   Capacity free_;
-  double class_free_cpus_[2] = {0, 0};  // per class when separate_classes_
+  double class_free_cpus_[2] = {0, 0};  // by CapacityClass, when separate_classes_
   bool separate_classes_ = false;
   // Preemptions the spot market has drawn: (when, attempt handle).
   std::priority_queue<std::pair<TimeMs, uint64_t>, std::vector<std::pair<TimeMs, uint64_t>>,

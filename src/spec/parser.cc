@@ -166,23 +166,7 @@ class Parser {
   std::optional<std::string> Suggest(std::string_view word,
                                      const std::vector<std::string>& candidates) {
     if (word.size() > kMaxNameLength) return std::nullopt;
-    std::optional<std::string> best;
-    size_t best_d = SIZE_MAX;
-    for (const auto& c : candidates) {
-      if (c.size() > kMaxNameLength) continue;
-      size_t cost = (word.size() + 1) * (c.size() + 1);
-      if (cost > suggest_budget_) return std::nullopt;
-      suggest_budget_ -= cost;
-      size_t d = EditDistance(word, c);
-      if (d < best_d) {
-        best_d = d;
-        best = c;
-      }
-    }
-    // As DidYouMean (util/strings.h): close enough to be a likely typo.
-    size_t limit = std::max<size_t>(2, word.size() / 3);
-    if (best && best_d <= limit && best_d < word.size()) return best;
-    return std::nullopt;
+    return DidYouMean(word, candidates, &suggest_budget_);
   }
 
   // Reports a name longer than kMaxNameLength or not of the form `valid` checks.

@@ -61,11 +61,16 @@ size_t EditDistance(std::string_view a, std::string_view b) {
   return prev[b.size()];
 }
 
-std::optional<std::string> DidYouMean(std::string_view word,
-                                      const std::vector<std::string>& candidates) {
+std::optional<std::string> DidYouMean(std::string_view word, const std::vector<std::string>& candidates,
+                                      size_t* budget) {
   std::optional<std::string> best;
   size_t best_d = SIZE_MAX;
   for (const auto& c : candidates) {
+    if (budget) {
+      size_t cost = (word.size() + 1) * (c.size() + 1);
+      if (cost > *budget) return std::nullopt;
+      *budget -= cost;
+    }
     size_t d = EditDistance(word, c);
     if (d < best_d) {
       best_d = d;

@@ -19,8 +19,10 @@ std::string ToUpper(std::string_view s);
 // Edit distance, for "did you mean" hints.
 size_t EditDistance(std::string_view a, std::string_view b);
 // The candidate closest to `word` if it is close enough to be a likely typo.
-std::optional<std::string> DidYouMean(std::string_view word,
-                                      const std::vector<std::string>& candidates);
+// `budget`, when given, bounds the edit-distance work ((|word|+1)*(|c|+1) per
+// candidate) and is spent: once it runs out there is no suggestion.
+std::optional<std::string> DidYouMean(std::string_view word, const std::vector<std::string>& candidates,
+                                      size_t* budget = nullptr);
 
 // "90", "90s", "2m", "1h30m", "500ms" -> milliseconds. A bare number means seconds.
 std::optional<int64_t> ParseDurationMs(std::string_view s);
