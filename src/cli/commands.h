@@ -21,6 +21,12 @@ struct RunOptions {
   std::string preempt;   // "RATE[,seed=N]": a reproducible spot market
   std::string deadline;  // "07:00" (the next such local time) or "6h" (from now)
   std::string catalogue;  // "": $NIGHTSHIFT_CATALOGUE, else <root>/instances.yaml (none: no cost)
+  std::string executor = "local";  // or "slurm"
+  std::string slurm_config;        // "": $NIGHTSHIFT_SLURM_CONFIG, else <root>/slurm.yaml if it exists
+  std::vector<std::string> slurm_partitions;  // "CLASS=PARTITION"
+  std::string slurm_account;
+  std::string slurm_qos;
+  std::vector<std::string> sbatch_args;
 };
 int RunCommand(const RunOptions& o);
 
@@ -53,5 +59,9 @@ struct CostOptions {
 };
 // `nightshift cost RUN`: the run's cost on a catalogue's instances (docs/cli.md, "Cost").
 int CostCommand(const CostOptions& o);
+
+// `nightshift task-exec SPEC.json`: runs one attempt on a cluster node and
+// writes its result record (the Slurm executor's job body; not for users).
+int TaskExecCommand(const std::string& spec_path);
 
 }  // namespace ns::cli

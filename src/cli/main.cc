@@ -38,6 +38,16 @@ int Main(int argc, char** argv) {
 
   std::string vfile;
   bool vquiet = false;
+  run_cmd->add_option("--executor", run.executor, "Where attempts run: local (default) or slurm (docs/slurm.md)")
+      ->check(CLI::IsMember({"local", "slurm"}));
+  run_cmd->add_option("--slurm-config", run.slurm_config,
+                      "Slurm settings file (default: $NIGHTSHIFT_SLURM_CONFIG, else ROOT/slurm.yaml if present)");
+  run_cmd->add_option("--slurm-partition", run.slurm_partitions,
+                      "Partition of a capacity class: spot=NAME or on-demand=NAME (repeatable)");
+  run_cmd->add_option("--slurm-account", run.slurm_account, "Slurm account for every job");
+  run_cmd->add_option("--slurm-qos", run.slurm_qos, "Slurm QOS for every job");
+  run_cmd->add_option("--sbatch-arg", run.sbatch_args, "An extra sbatch argument, as it is (repeatable)")
+      ->allow_extra_args(false);
   auto* validate = app.add_subcommand("validate", "Check a pipeline file; report every error with file:line:col");
   validate->add_option("file", vfile, "Pipeline YAML file")->required();
   validate->add_flag("-q,--quiet", vquiet, "Print nothing when the file is valid");
@@ -87,6 +97,11 @@ int Main(int argc, char** argv) {
                    "<root>/instances.yaml)");
   cost->add_flag("--json", co.json, "JSON output");
 
+  std::string task_spec;
+  auto* task_exec = app.add_subcommand("task-exec", "Run one attempt on a cluster node (the Slurm executor's job body)");
+  task_exec->add_option("spec", task_spec, "The attempt's spec (.json, written by the engine)")->required();
+  task_exec->group("");  // not for users: hidden from --help
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -101,6 +116,7 @@ int Main(int argc, char** argv) {
   if (*cancel) return CancelCommand(io);
   if (*preempt) return PreemptCommand(io, preempt_task);
   if (*cost) return CostCommand(co);
+  if (*task_exec) return TaskExecCommand(task_spec);
   return kExitBadInput;
 }
 

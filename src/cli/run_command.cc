@@ -18,7 +18,9 @@
 #include "engine/cost.h"
 #include "engine/preflight.h"
 #include "engine/scheduler.h"
+#include "cli/slurm_config.h"
 #include "exec/local_executor.h"
+#include "exec/slurm_executor.h"
 #include "spec/parser.h"
 #include "util/fs.h"
 #include "util/process.h"
@@ -201,8 +203,45 @@ int RunCommand(const RunOptions& o) {
     return kExitBadInput;
   }
 
-  // 4. Capacity and preflight: nothing is created for a run that cannot start.
-  Capacity cap = LocalExecutor::MachineCapacity();
+  // 4. The executor's capacity and preflight: nothing is created for a run
+  // that cannot start.
+  RealClock clock;
+  EventQueue events(&clock);
+  std::unique_ptr<SlurmExecutor> slurm;
+  if (o.executor == "slurm") {
+    SlurmConfig sc;
+    std::string file = o.slurm_config;
+    if (file.empty()) {
+      const char* env = ::getenv("NIGHTSHIFT_SLURM_CONFIG");
+      file = env && *env ? env : (IsRegularFile(root + "/slurm.yaml") ? root + "/slurm.yaml" : "");
+    }
+    if (!file.empty()) {
+      Status loaded = LoadSlurmConfig(file, &sc);
+      if (!loaded.ok()) {
+        for (const auto& line : Split(loaded.message(), '\n')) PrintError(line);
+        return kExitBadInput;
+      }
+    }
+    for (const auto& kv : o.slurm_partitions) {
+      auto eq = kv.find('=');
+      std::string cls = eq == std::string::npos ? "" : kv.substr(0, eq);
+      if ((cls != "spot" && cls != "on-demand") || eq + 1 >= kv.size()) {
+        PrintError("--slurm-partition " + kv + ": expected spot=NAME or on-demand=NAME");
+        return kExitBadInput;
+      }
+      sc.partitions[cls] = kv.substr(eq + 1);
+    }
+    if (!o.slurm_account.empty()) sc.account = o.slurm_account;
+    if (!o.slurm_qos.empty()) sc.qos = o.slurm_qos;
+    for (const auto& a : o.sbatch_args) sc.sbatch_args.push_back(a);
+    auto created = SlurmExecutor::Create(&events, sc);
+    if (!created.ok()) {
+      PrintError("--executor slurm: " + created.status().message());
+      return created.status().code() == StatusCode::kInvalidArgument ? kExitBadInput : kExitEngine;
+    }
+    slurm = std::move(created.value());
+  }
+  Capacity cap = slurm ? slurm->capacity() : LocalExecutor::MachineCapacity();
   if (o.cpus > 0) cap.cpus = o.cpus;
   if (o.spot_cpus >= 0 && o.on_demand_cpus >= 0 && o.cpus <= 0) cap.cpus = o.spot_cpus + o.on_demand_cpus;
   if (!o.memory.empty()) {
@@ -253,7 +292,6 @@ int RunCommand(const RunOptions& o) {
   if (!st.ok() || !costable) return kExitBadInput;
 
   // 5. The run row and folder.
-  RealClock clock;
   Layout layout{root};
   RunConfig cfg;
   cfg.layout = layout;
@@ -276,6 +314,15 @@ int RunCommand(const RunOptions& o) {
   if (o.spot_cpus >= 0) {
     cfg.spot_cpus = o.spot_cpus;
     cfg.on_demand_cpus = o.on_demand_cpus;
+  }
+  if (slurm) {
+    cfg.remote = true;
+    // Each class has the cpus of its own partition, when both are named.
+    double spot = slurm->ClassCpus("spot"), on_demand = slurm->ClassCpus("on-demand");
+    if (o.spot_cpus < 0 && spot > 0 && on_demand > 0) {
+      cfg.spot_cpus = spot;
+      cfg.on_demand_cpus = on_demand;
+    }
   }
   if (!o.preempt.empty()) {
     // RATE[,seed=N]
@@ -317,10 +364,12 @@ int RunCommand(const RunOptions& o) {
       }
       NS_RETURN_IF_ERROR(store->SetRunOwner(cfg.run_id, ::getpid(), HostName(), self.ToString(),
                                             spec::ParamValuesToJson(cfg.params)));
-      // Attempts the previous engine left running are lost.
+      // Attempts the previous engine left running are lost (on a cluster they
+      // may still run: the scheduler adopts them or records them lost).
       auto attempts = store->ListAttempts(cfg.run_id);
       if (!attempts.ok()) return attempts.status();
       for (auto a : attempts.value()) {
+        if (cfg.remote) break;
         if (a.status != "running") continue;
         a.status = "lost";
         a.finished_at = clock.Now();
@@ -335,7 +384,7 @@ int RunCommand(const RunOptions& o) {
     }
     // What is left of the lost attempts on this machine dies: only processes
     // that carry this run's attempt uid in their environment, never a bare pid.
-    if (st.ok()) {
+    if (st.ok() && !cfg.remote) {
       for (pid_t pid : FindProcessesWithEnvPrefix("NIGHTSHIFT_ATTEMPT_UID=" + cfg.run_id + "/")) {
         (void)SignalIfHasEnvPrefix(pid, "NIGHTSHIFT_ATTEMPT_UID=" + cfg.run_id + "/", SIGKILL);
       }
@@ -377,11 +426,13 @@ int RunCommand(const RunOptions& o) {
     std::cerr << (cfg.resume ? "resuming run " : "run ") << cfg.run_id << " of " << pipeline->name
               << " in " << layout.RunDir(cfg.run_id) << "\n";
   }
-  EventQueue events(&clock);
   SignalForwarder signals(&events);
   Progress progress(mode, cfg.run_id, order);
   Result<RunStatus> result = RunStatus::kFailed;
-  {
+  if (slurm) {
+    Scheduler scheduler(*pipeline, cfg, store.get(), slurm.get(), &clock, &events, &progress);
+    result = scheduler.Run();
+  } else {
     auto executor = LocalExecutor::Create(&events, cap);
     if (!executor.ok()) {
       progress.Stop();

@@ -46,6 +46,7 @@ struct Scheduler::Task {
   CapacityClass cls = CapacityClass::kOnDemand;  // of the running attempt
   uint64_t handle = 0;
   int64_t pid = 0;  // of the running attempt
+  bool spawned = false;  // the running attempt reached its executor (a result will follow)
   int slot = -1;    // scratch folder (TMPDIR) of the running attempt
   std::vector<int> gpus;
   TimeMs started_at = 0;
@@ -459,6 +460,11 @@ Status Scheduler::ExpandStep(size_t si) {
       NS_RETURN_IF_ERROR(FinishTask(t, "cached", "output reused: fingerprint unchanged"));
       continue;
     }
+    if (unresolved_running_.count(t.id)) {
+      auto adopted = AdoptRunning(t);
+      if (!adopted.ok()) return adopted.status();
+      if (adopted.value()) continue;
+    }
     // No row until it finishes: the attempt row records the launch (intent first).
     t.status = "pending";
     ss.ready.push_back(ti);
@@ -724,6 +730,7 @@ Status Scheduler::LaunchReady() {
       t.finished_at = 0;
       t.status = "running";
       t.pid = 0;  // until this attempt's spawn succeeds
+      t.spawned = false;
       t.handle = next_handle_++;
       running_[t.handle] = ti;
       free_.cpus -= res.cpus;
@@ -769,6 +776,7 @@ void Scheduler::SpawnPending() {
       continue;
     }
     t.pid = pid.value();
+    t.spawned = true;
     if (config_.fault_kill_after_spawn) ::kill(::getpid(), SIGKILL);  // tests: a crash right here
     SchedulePreemption(t);
     const spec::Step& step = pipeline_.steps[t.step];
@@ -780,25 +788,38 @@ void Scheduler::SpawnPending() {
 
 Result<int64_t> Scheduler::Spawn(Task& t) {
   const spec::Step& step = pipeline_.steps[t.step];
-  const Layout& L = config_.layout;
   // The attempt's output folder (also its working folder) is <key>.<n> under
   // _staging/; its TMPDIR is the scratch folder of its slot, made once and
   // reused; its progress file is <key>.<n>.progress, made by the step if it
   // reports progress. One mkdir per attempt on this path.
-  std::string out_dir = AttemptStaging(t);
-  std::string tmp_dir = SlotDir(t.slot);
-  std::string progress = out_dir + ".progress";
-  NS_RETURN_IF_ERROR(MakeDir(out_dir));
+  NS_RETURN_IF_ERROR(MakeDir(AttemptStaging(t)));
   if (static_cast<size_t>(t.slot) >= slot_made_.size()) slot_made_.resize(static_cast<size_t>(t.slot) + 1, false);
   if (!slot_made_[static_cast<size_t>(t.slot)]) {
-    NS_RETURN_IF_ERROR(MakeDir(tmp_dir));
+    NS_RETURN_IF_ERROR(MakeDir(SlotDir(t.slot)));
     slot_made_[static_cast<size_t>(t.slot)] = true;
   }
-  std::string ckpt;
   if (step.checkpoint) {
-    ckpt = L.CheckpointDir(config_.run_id, t.key);
+    std::string ckpt = config_.layout.CheckpointDir(config_.run_id, t.key);
     if (!IsDirectory(ckpt)) NS_RETURN_IF_ERROR(MakeDirs(ckpt));
   }
+  auto spec = MakeSpec(t);
+  if (!spec.ok()) return spec.status();
+  return executor_->Submit(spec.value());
+}
+
+std::string Scheduler::RecordPrefix(const std::string& key, int attempt) const {
+  return run_dir_ + "/_jobs/" + key + "." + std::to_string(attempt);
+}
+
+// The attempt as the executor gets it: argv, the step contract's environment,
+// folders, resources. No side effects (an adopted attempt is compared with it).
+Result<AttemptSpec> Scheduler::MakeSpec(Task& t) {
+  const spec::Step& step = pipeline_.steps[t.step];
+  const Layout& L = config_.layout;
+  std::string out_dir = AttemptStaging(t);
+  std::string tmp_dir = t.slot >= 0 ? SlotDir(t.slot) : config_.layout.StagingDir(config_.run_id);
+  std::string progress = out_dir + ".progress";
+  std::string ckpt = step.checkpoint ? L.CheckpointDir(config_.run_id, t.key) : "";
 
   AttemptSpec spec;
   spec.id = t.handle;
@@ -813,6 +834,8 @@ Result<int64_t> Scheduler::Spawn(Task& t) {
   spec.timeout_ms = step.timeout_ms;
   spec.grace_ms = step.grace_ms;
   spec.capacity_class = CapacityClassName(t.cls);
+  spec.fingerprint = t.fingerprint;
+  if (config_.remote) spec.record_prefix = RecordPrefix(t.key, t.attempts);
 
   auto env = RenderEnv(step, t);
   if (!env.ok()) return env.status();
@@ -846,7 +869,7 @@ Result<int64_t> Scheduler::Spawn(Task& t) {
     put("NIGHTSHIFT_GPUS", Join(ids, ","));
   }
   for (const auto& [k, v] : env.value()) put(k, v);
-  return executor_->Submit(spec);
+  return spec;
 }
 
 // Params as the step contract exports them: NIGHTSHIFT_PARAM_<NAME>, or, for a
@@ -998,6 +1021,71 @@ Status Scheduler::CancelEverything() {
   return Status::Ok();
 }
 
+Result<bool> Scheduler::AdoptRunning(Task& t) {
+  auto node = unresolved_running_.extract(t.id);
+  const AttemptRow row = node.mapped().second;
+  const spec::Step& step = pipeline_.steps[t.step];
+  // The attempt as the previous engine launched it: same number and class.
+  t.attempts = std::max(t.attempts, row.attempt);
+  int latest = t.attempts;
+  t.attempts = row.attempt;
+  t.cls = cost::ParseCapacityClass(row.capacity_class).value_or(CapacityClass::kOnDemand);
+  t.handle = next_handle_++;
+  t.slot = -1;
+  auto spec = MakeSpec(t);
+  bool adopted = spec.ok() && executor_->Adopt(spec.value());
+  std::string staging = AttemptStaging(t);
+  // The row of this attempt leaves the history: its end is recorded anew.
+  std::erase_if(t.history, [&](const AttemptRow& a) { return a.attempt == row.attempt; });
+  if (!adopted) {
+    t.attempts = latest;
+    AttemptRow lost = row;
+    lost.status = "lost";
+    lost.finished_at = clock_->Now();
+    lost.message = "the engine stopped while this attempt ran, and the executor no longer has it";
+    t.history.push_back(lost);
+    NS_RETURN_IF_ERROR(SaveAttempt(lost));
+    RemoveAttemptStaging(staging);
+    if (spec.ok()) executor_->Abandon(spec.value());
+    return false;
+  }
+  const spec::Resources& res = step.resources;
+  t.session_attempts += 1;
+  t.started_at = row.started_at;
+  t.finished_at = 0;
+  t.status = "running";
+  t.pid = row.pid;
+  t.spawned = true;
+  running_[t.handle] = t.index;
+  free_.cpus -= res.cpus;
+  free_.memory_bytes -= res.memory_bytes;
+  free_.gpus -= res.gpus;
+  if (separate_classes_) class_free_cpus_[static_cast<int>(t.cls)] -= res.cpus;
+  NS_RETURN_IF_ERROR(Event("attempt_adopted", &t, ""));
+  RunEvent e{RunEvent::Kind::kTaskStarted, step.id, t.id, t.item, t.attempts, "running", "adopted"};
+  e.progress_file = staging + ".progress";
+  observer_->OnEvent(e);
+  return true;
+}
+
+// Attempts the previous engine left running whose tasks this engine did not
+// reach: recorded lost, and stopped if they still run.
+Status Scheduler::ResolveUnadopted() {
+  for (auto& [task_id, ka] : unresolved_running_) {
+    AttemptRow lost = ka.second;
+    lost.status = "lost";
+    lost.finished_at = clock_->Now();
+    lost.message = "the engine stopped while this attempt ran; its task was not run again";
+    NS_RETURN_IF_ERROR(SaveAttempt(lost));
+    AttemptSpec spec;
+    spec.uid = config_.run_id + "/" + task_id + "/" + std::to_string(lost.attempt);
+    spec.record_prefix = RecordPrefix(ka.first, lost.attempt);
+    executor_->Abandon(spec);
+  }
+  unresolved_running_.clear();
+  return Status::Ok();
+}
+
 Status Scheduler::LoadPrevious() {
   auto prev = store_->ListTasks(config_.run_id);
   if (!prev.ok()) return prev.status();
@@ -1024,6 +1112,11 @@ Status Scheduler::LoadPrevious() {
     // finished (the engine was killed) count too.
     previous_attempts_[a.task_id] = std::max(previous_attempts_[a.task_id], a.attempt);
     previous_history_[a.task_id].push_back(a);
+    if (config_.remote && a.status == "running") {
+      std::string key = a.task_id;
+      if (auto slash = key.find('/'); slash != std::string::npos) key[slash] = '.';
+      unresolved_running_[a.task_id] = {key, a};
+    }
   }
   // A step removed from the pipeline leaves neither rows nor outputs behind.
   for (const auto& step : gone) {
@@ -1045,9 +1138,24 @@ Result<RunStatus> Scheduler::Run() {
   const Layout& L = config_.layout;
   NS_RETURN_IF_ERROR(MakeDirs(L.LogsDir(config_.run_id)));
   if (config_.resume) {
-    (void)RemoveTree(L.StagingDir(config_.run_id));
     NS_RETURN_IF_ERROR(LoadPrevious());
+    // What earlier engines left in staging goes, except the folders of attempts
+    // that may be adopted (they still run elsewhere).
+    std::set<std::string> keep;
+    for (const auto& [task, ka] : unresolved_running_) {
+      std::string base = ka.first + "." + std::to_string(ka.second.attempt);
+      keep.insert(base);
+      keep.insert(base + ".progress");
+    }
+    if (keep.empty()) {
+      (void)RemoveTree(L.StagingDir(config_.run_id));
+    } else if (auto names = ListDir(L.StagingDir(config_.run_id)); names.ok()) {
+      for (const auto& n : names.value()) {
+        if (!keep.count(n)) (void)RemoveTree(L.StagingDir(config_.run_id) + "/" + n);
+      }
+    }
   }
+  if (config_.remote) NS_RETURN_IF_ERROR(MakeDirs(run_dir_ + "/_jobs"));
   NS_RETURN_IF_ERROR(MakeDirs(L.StagingDir(config_.run_id)));
   NS_RETURN_IF_ERROR(PrepareParamEnv());
   // Preemption requests made to an earlier engine of this run are history.
@@ -1108,7 +1216,7 @@ Result<RunStatus> Scheduler::Run() {
     local_results_.clear();
     while (!running_.empty()) {
       bool spawned = false;
-      for (const auto& [handle, ti] : running_) spawned |= tasks_[ti]->pid != 0;
+      for (const auto& [handle, ti] : running_) spawned |= tasks_[ti]->spawned;
       if (!spawned) break;
       (void)events_->TakePoll();  // a SIGUSR2 now must not make Wait return at once, forever
       for (const auto& r : events_->Wait(kForever)) running_.erase(r.id);
@@ -1129,6 +1237,7 @@ Result<RunStatus> Scheduler::Run() {
     if (ss.status != "succeeded") result = RunStatus::kFailed;
   }
   if (cancelling_) result = RunStatus::kCancelled;
+  NS_RETURN_IF_ERROR(ResolveUnadopted());
   std::string status = RunStatusName(result);
   NS_RETURN_IF_ERROR(Event("run_finished", nullptr, DumpJson(json{{"status", status}})));
   writes_.push_back([this, status] { return store_->UpdateRun(config_.run_id, status, clock_->Now(), ""); });

@@ -43,6 +43,12 @@ struct RunConfig {
   spec::ParamValues params;
   std::string path_env;  // PATH given to steps
   uint64_t seed = 0;     // for backoff jitter
+  // The executor's attempts outlive the engine and run elsewhere (Slurm jobs):
+  // each attempt gets record files under <run>/_jobs/, and on resume the
+  // attempts the previous engine left "running" are adopted through
+  // Executor::Adopt instead of being recorded lost (the caller must then not
+  // mark them lost itself).
+  bool remote = false;
   // Tests only: the engine SIGKILLs itself right after its first spawn, to
   // show that a launch is recorded before it happens.
   bool fault_kill_after_spawn = false;
@@ -118,6 +124,12 @@ class Scheduler {
   Status LaunchReady();
   void SpawnPending();
   Result<int64_t> Spawn(Task& t);
+  Result<AttemptSpec> MakeSpec(Task& t);
+  // A task whose attempt the previous engine left running: adopt it, or record
+  // it lost (and stop it). True when adopted (the task is running).
+  Result<bool> AdoptRunning(Task& t);
+  Status ResolveUnadopted();
+  std::string RecordPrefix(const std::string& key, int attempt) const;
   Status PrepareParamEnv();
   Status LoadPrevious();
   static bool IsSafeStepName(const std::string& step);
@@ -175,6 +187,8 @@ class Scheduler {
   std::map<std::string, std::pair<std::string, std::string>> previous_;  // task -> (status, fp)
   std::map<std::string, int> previous_attempts_;
   std::map<std::string, std::vector<AttemptRow>> previous_history_;
+  // remote: task -> key and attempt left "running" by the previous engine, not yet adopted or lost
+  std::map<std::string, std::pair<std::string, AttemptRow>> unresolved_running_;
   std::map<std::string, std::string> input_hash_cache_;
   // A param value longer than this is passed as NIGHTSHIFT_PARAM_<NAME>_FILE
   // (Linux refuses any one environment string over 128 KiB).

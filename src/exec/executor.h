@@ -45,6 +45,13 @@ struct AttemptSpec {
   int64_t timeout_ms = 0;  // 0: none
   int64_t grace_ms = 10000;
   std::string capacity_class = "on-demand";  // or "spot"
+  // What the attempt computes (the task's fingerprint): a restarted engine
+  // adopts a job it left running only if it still computes the same.
+  std::string fingerprint;
+  // A path prefix in the run folder where an executor may keep this attempt's
+  // own files (the Slurm executor: <prefix>.json, the job's spec for
+  // `nightshift task-exec`, and <prefix>.result, its result record).
+  std::string record_prefix;
 };
 
 struct AttemptResult {
@@ -85,6 +92,20 @@ class Executor {
   // (the notice), then SIGKILL after `notice_ms`. Its result follows with
   // outcome kPreempted, whatever its exit code. Unknown ids are ignored.
   virtual void Preempt(uint64_t id, int64_t notice_ms) = 0;
+
+  // Re-attaching after a restart. An executor whose attempts outlive the engine
+  // (Slurm jobs) takes back an attempt the previous engine recorded as running:
+  // true when it is still running or has finished with a result not yet
+  // reported, which then follows as for any Submit with `spec.id`. False when
+  // it is gone (the caller records it lost) or the executor cannot re-attach
+  // (local processes die with their engine).
+  virtual bool Adopt(const AttemptSpec& spec) {
+    (void)spec;
+    return false;
+  }
+  // An attempt the previous engine left running that this engine will not
+  // adopt (its task is no longer wanted): stop it if it still runs.
+  virtual void Abandon(const AttemptSpec& spec) { (void)spec; }
 };
 
 }  // namespace ns
