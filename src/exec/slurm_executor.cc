@@ -129,6 +129,12 @@ Result<std::unique_ptr<SlurmExecutor>> SlurmExecutor::Create(ExecutorListener* l
     }
   }
   for (auto& [n, p] : parts) e->partitions_.push_back(p);
+  // By convention a partition named after a capacity class serves it.
+  auto& pm = e->config_.partitions;
+  if (!pm.count("spot") && parts.count("spot")) pm["spot"] = "spot";
+  for (const char* name : {"on-demand", "ondemand"}) {
+    if (!pm.count("on-demand") && parts.count(name)) pm["on-demand"] = name;
+  }
   // The engine fits tasks to the largest node (a job runs on one node) and
   // counts all cpus of the cluster; Slurm queues what does not fit now.
   e->capacity_.cpus = 0;
@@ -191,7 +197,10 @@ std::vector<std::string> SlurmExecutor::SbatchArgv(const AttemptSpec& spec) cons
     int64_t minutes = (spec.timeout_ms + spec.grace_ms + 59999) / 60000 + 1;
     a.push_back("--time=" + std::to_string(minutes));
   }
-  a.push_back("--signal=B:TERM@" + std::to_string(config_.notice_s));
+  // A step without a timeout may still meet the partition's time limit: a
+  // notice before it (SIGTERM to the wrapper, passed on so the step can
+  // checkpoint). With a timeout the wrapper ends the step first.
+  if (spec.timeout_ms <= 0) a.push_back("--signal=B:TERM@" + std::to_string(config_.notice_s));
   auto part = config_.partitions.find(spec.capacity_class);
   if (part != config_.partitions.end()) a.push_back("--partition=" + part->second);
   if (!config_.account.empty()) a.push_back("--account=" + config_.account);
@@ -462,6 +471,15 @@ std::string SlurmExecutor::SlurmOutputTail(const Job& job) const {
   return "; the job printed: " + OneLine(Tail(text.value(), 3));
 }
 
+// Without cgroups Slurm's accounting kills a job over its --mem and the state
+// is FAILED; slurmstepd says why in the job's output.
+bool SlurmExecutor::OverMemory(const Job& job) const {
+  auto text = ReadFile(job.spec.record_prefix + ".slurm");
+  return text.ok() && (text.value().find("exceeded memory limit") != std::string::npos ||
+                       text.value().find("Exceeded job memory limit") != std::string::npos ||
+                       text.value().find("oom-kill") != std::string::npos);
+}
+
 bool SlurmExecutor::Decide(uint64_t id, Job& job, int64_t now, std::vector<AttemptResult>* out) {
   AttemptResult r;
   if (job.record) r = job.record->result;
@@ -478,8 +496,8 @@ bool SlurmExecutor::Decide(uint64_t id, Job& job, int64_t now, std::vector<Attem
     if (!job.record && !ended) return false;
     r.outcome = AttemptOutcome::kPreempted;
     r.message = "preempted (" + where + ")";
-  } else if (job.record && job.record->interrupted_by == 0) {
-    // The attempt ended on its own: the record says how.
+  } else if (job.record && (job.record->interrupted_by == 0 || r.outcome == AttemptOutcome::kTimedOut)) {
+    // The attempt ended on its own (or by its own timeout): the record says how.
   } else {
     // Interrupted from outside, or ended with no record: Slurm says why.
     if (!ended) return false;  // a record that says "interrupted": wait for Slurm's word
@@ -489,11 +507,11 @@ bool SlurmExecutor::Decide(uint64_t id, Job& job, int64_t now, std::vector<Attem
     } else if (s == "TIMEOUT" || s == "DEADLINE") {
       r.outcome = AttemptOutcome::kTimedOut;
       r.message = "Slurm ended it at its time limit (" + where + " " + s + ")";
-    } else if (s == "OUT_OF_MEMORY") {
+    } else if (s == "OUT_OF_MEMORY" || OverMemory(job)) {
       r.outcome = AttemptOutcome::kFailed;
       int64_t mem = job.spec.memory_bytes > 0 ? job.spec.memory_bytes : config_.default_memory_bytes;
-      r.message = "out of memory: it used more than its " + FormatBytes(mem) + " (" + where +
-                  " OUT_OF_MEMORY); raise resources.memory";
+      r.message = "out of memory: it used more than its " + FormatBytes(mem) + " (" + where + " " + s +
+                  "); raise resources.memory";
     } else if (s == "CANCELLED") {
       r.outcome = AttemptOutcome::kSignal;
       r.message = "cancelled in Slurm from outside nightshift (" + where + " CANCELLED, e.g. scancel)";

@@ -123,6 +123,7 @@ class SlurmExecutor : public Executor {
   Result<std::vector<SlurmJobInfo>> ListJobs();
   void Deliver(std::vector<AttemptResult>* results);
   std::string SlurmOutputTail(const Job& job) const;
+  bool OverMemory(const Job& job) const;
 
   ExecutorListener* listener_;
   SlurmConfig config_;
