@@ -1311,6 +1311,11 @@ Status Scheduler::WriteRunJson(const std::string& status) {
             // Counts no machine changes: SQL statements and transactions this
             // engine ran against the store for the run (see bench/dag_overhead).
             {"engine", {{"sql_statements", store_->statements()}, {"transactions", store_->transactions()}}}};
+  if (auto stats = executor_->Stats(); !stats.empty()) {
+    json ex = json::object();
+    for (const auto& [name, n] : stats) ex[name] = n;
+    head["executor"] = ex;
+  }
   if (config_.deadline) {
     json est = json::array();
     for (const auto& e : estimates_) est.push_back({{"at", e.at}, {"finish", e.finish}});

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "util/status.h"
@@ -106,6 +107,9 @@ class Executor {
   // An attempt the previous engine left running that this engine will not
   // adopt (its task is no longer wanted): stop it if it still runs.
   virtual void Abandon(const AttemptSpec& spec) { (void)spec; }
+  // Counts of the executor's own work for run.json (the Slurm executor: how
+  // many sbatch, squeue, scancel and sinfo it ran). Thread-safe.
+  virtual std::vector<std::pair<std::string, int64_t>> Stats() const { return {}; }
 };
 
 }  // namespace ns

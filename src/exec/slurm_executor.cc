@@ -176,6 +176,11 @@ SlurmExecutor::Counts SlurmExecutor::counts() const {
   return counts_;
 }
 
+std::vector<std::pair<std::string, int64_t>> SlurmExecutor::Stats() const {
+  Counts c = counts();
+  return {{"sbatch", c.sbatch}, {"squeue", c.squeue}, {"scancel", c.scancel}, {"sinfo", c.sinfo}};
+}
+
 std::string SlurmExecutor::JobName(const AttemptSpec& spec) { return "ns/" + spec.uid; }
 
 std::string SlurmExecutor::JobScript(const AttemptSpec& spec) const {

@@ -79,6 +79,7 @@ class SlurmExecutor : public Executor {
     int64_t sbatch = 0, squeue = 0, scancel = 0, sinfo = 0;
   };
   Counts counts() const;
+  std::vector<std::pair<std::string, int64_t>> Stats() const override;
 
   // The job name of an attempt: "ns/" + its uid (run/step[/item]/attempt).
   static std::string JobName(const AttemptSpec& spec);
