@@ -35,6 +35,9 @@ class SegmentWriter {
     ist_tb_ = ist->time_base;
     int rc = avformat_alloc_output_context2(&out_, nullptr, "matroska", path.c_str());
     if (rc < 0 || !out_) return AvStatus(rc, "cannot create muxer", path);
+    // The same input gives the same bytes (no muxing date, no random segment
+    // uid): downstream fingerprints, caching and comparisons depend on it.
+    out_->flags |= AVFMT_FLAG_BITEXACT;
     ost_ = avformat_new_stream(out_, nullptr);
     if (!ost_) return Status::Internal("out of memory");
     rc = avcodec_parameters_copy(ost_->codecpar, ist->codecpar);
