@@ -102,6 +102,13 @@ int TaskExecCommand(const std::string& spec_path) {
   rec.uid = spec.uid;
   if (!spec.record_prefix.empty()) prefix = spec.record_prefix;
 
+  // A job Slurm requeued (submitted with --requeue despite nightshift's
+  // --no-requeue) starts again from an empty output folder.
+  if (rec.restart_count > 0 && !spec.cwd.empty()) {
+    if (auto names = ListDir(spec.cwd); names.ok()) {
+      for (const auto& n : names.value()) (void)RemoveTree(spec.cwd + "/" + n);
+    }
+  }
   // Scratch space on the node, not on the shared folder.
   std::string tmp_base = EnvOr("TMPDIR", "/tmp");
   std::string tmpl = tmp_base + "/nightshift-task.XXXXXX";

@@ -183,17 +183,17 @@ std::vector<std::pair<std::string, int64_t>> SlurmExecutor::Stats() const {
 
 std::string SlurmExecutor::JobName(const AttemptSpec& spec) { return "ns/" + spec.uid; }
 
-std::string SlurmExecutor::JobScript(const AttemptSpec& spec) const {
-  return "#!/bin/sh\n# nightshift attempt " + spec.uid + "\nexec " + ShellQuote(config_.nightshift) +
+std::string SlurmExecutor::JobScript(const SlurmConfig& config, const AttemptSpec& spec) {
+  return "#!/bin/sh\n# nightshift attempt " + spec.uid + "\nexec " + ShellQuote(config.nightshift) +
          " task-exec " + ShellQuote(spec.record_prefix + ".json") + "\n";
 }
 
-std::vector<std::string> SlurmExecutor::SbatchArgv(const AttemptSpec& spec) const {
+std::vector<std::string> SlurmExecutor::SbatchArgv(const SlurmConfig& config, const AttemptSpec& spec) {
   std::vector<std::string> a = {"sbatch", "--parsable", "--no-requeue", "--job-name=" + JobName(spec)};
   a.push_back("--output=" + spec.record_prefix + ".slurm");
   a.push_back("--chdir=" + DirName(spec.record_prefix));
   a.push_back("--cpus-per-task=" + std::to_string(std::max(1, static_cast<int>(std::ceil(spec.cpus - 1e-9)))));
-  int64_t mem = spec.memory_bytes > 0 ? spec.memory_bytes : config_.default_memory_bytes;
+  int64_t mem = spec.memory_bytes > 0 ? spec.memory_bytes : config.default_memory_bytes;
   a.push_back("--mem=" + std::to_string(std::max<int64_t>(1, (mem + (1 << 20) - 1) >> 20)) + "M");
   if (spec.gpus > 0) a.push_back("--gres=gpu:" + std::to_string(spec.gpus));
   if (spec.timeout_ms > 0) {
@@ -205,12 +205,12 @@ std::vector<std::string> SlurmExecutor::SbatchArgv(const AttemptSpec& spec) cons
   // A step without a timeout may still meet the partition's time limit: a
   // notice before it (SIGTERM to the wrapper, passed on so the step can
   // checkpoint). With a timeout the wrapper ends the step first.
-  if (spec.timeout_ms <= 0) a.push_back("--signal=B:TERM@" + std::to_string(config_.notice_s));
-  auto part = config_.partitions.find(spec.capacity_class);
-  if (part != config_.partitions.end()) a.push_back("--partition=" + part->second);
-  if (!config_.account.empty()) a.push_back("--account=" + config_.account);
-  if (!config_.qos.empty()) a.push_back("--qos=" + config_.qos);
-  for (const auto& extra : config_.sbatch_args) a.push_back(extra);
+  if (spec.timeout_ms <= 0) a.push_back("--signal=B:TERM@" + std::to_string(config.notice_s));
+  auto part = config.partitions.find(spec.capacity_class);
+  if (part != config.partitions.end()) a.push_back("--partition=" + part->second);
+  if (!config.account.empty()) a.push_back("--account=" + config.account);
+  if (!config.qos.empty()) a.push_back("--qos=" + config.qos);
+  for (const auto& extra : config.sbatch_args) a.push_back(extra);
   a.push_back(spec.record_prefix + ".sh");
   return a;
 }
@@ -219,7 +219,7 @@ Result<int64_t> SlurmExecutor::Submit(const AttemptSpec& spec) {
   if (spec.record_prefix.empty()) return Status::Invalid("the Slurm executor needs a record_prefix");
   (void)::unlink((spec.record_prefix + ".result").c_str());
   NS_RETURN_IF_ERROR(WriteFileAtomic(spec.record_prefix + ".json", AttemptSpecToJson(spec)));
-  NS_RETURN_IF_ERROR(WriteFileAtomic(spec.record_prefix + ".sh", JobScript(spec)));
+  NS_RETURN_IF_ERROR(WriteFileAtomic(spec.record_prefix + ".sh", JobScript(config_, spec)));
   std::string dir = DirName(spec.record_prefix);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -384,7 +384,7 @@ void SlurmExecutor::SubmitQueued() {
       spec = it->second.spec;
       counts_.sbatch++;
     }
-    auto out = RunProgram(SbatchArgv(spec));
+    auto out = RunProgram(SbatchArgv(config_, spec));
     std::vector<AttemptResult> failed;
     {
       std::lock_guard<std::mutex> lock(mu_);

@@ -84,8 +84,8 @@ class SlurmExecutor : public Executor {
   // The job name of an attempt: "ns/" + its uid (run/step[/item]/attempt).
   static std::string JobName(const AttemptSpec& spec);
   // The batch script of an attempt: exec of `nightshift task-exec SPEC`.
-  std::string JobScript(const AttemptSpec& spec) const;
-  std::vector<std::string> SbatchArgv(const AttemptSpec& spec) const;
+  static std::string JobScript(const SlurmConfig& config, const AttemptSpec& spec);
+  static std::vector<std::string> SbatchArgv(const SlurmConfig& config, const AttemptSpec& spec);
 
  private:
   enum class Intent { kNone, kCancel, kPreempt };
