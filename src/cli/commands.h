@@ -8,7 +8,8 @@
 namespace ns::cli {
 
 struct RunOptions {
-  std::string file;
+  std::vector<std::string> files;  // several: one run each, all over one capacity pool
+  std::string batch;               // a batch file (JSON lines); its runs join `files`
   std::vector<std::string> params;  // "k=v"
   std::string root;
   std::string resume;

@@ -14,8 +14,11 @@ int Main(int argc, char** argv) {
   app.set_version_flag("--version", "nightshift 0.1.0");
 
   RunOptions run;
-  auto* run_cmd = app.add_subcommand("run", "Run a pipeline (or resume a run) in local mode");
-  run_cmd->add_option("file", run.file, "Pipeline YAML file")->required();
+  auto* run_cmd = app.add_subcommand("run", "Run a pipeline (or several at once, or resume a run), locally or on Slurm");
+  run_cmd->add_option("files", run.files, "Pipeline YAML file(s): several run at once, sharing the machine");
+  run_cmd->add_option("--batch", run.batch,
+                      "A batch file: one JSON object per line, {\"pipeline\": FILE, \"params\": {...}, "
+                      "\"priority\": N}");
   run_cmd->add_option("-p,--param", run.params, "Set a param: -p name=value (repeatable)");
   run_cmd->add_option("--root", run.root, "Root folder for runs/ and nightshift.db (default: $NIGHTSHIFT_ROOT or .)");
   run_cmd->add_option("--resume", run.resume, "Continue RUN_ID: reuse unchanged committed outputs, rerun the rest");

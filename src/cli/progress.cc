@@ -90,8 +90,8 @@ void ProgressTail::Consume(const char* data, size_t n) {
   }
 }
 
-Progress::Progress(Mode mode, std::string run_id, std::vector<std::string> step_order)
-    : mode_(mode), run_id_(std::move(run_id)), order_(std::move(step_order)) {
+Progress::Progress(Mode mode, std::string run_id, std::vector<std::string> step_order, std::string label)
+    : mode_(mode), run_id_(std::move(run_id)), order_(std::move(step_order)), label_(std::move(label)) {
   for (const auto& s : order_) steps_[s];
   if (mode_ == Mode::kTty) {
     redraw_ = std::thread([this] {
@@ -242,7 +242,7 @@ void Progress::OnEvent(const RunEvent& e) {
       case K::kRunFinished:
         break;
     }
-    if (!line.empty()) std::cerr << line << "\n";
+    if (!line.empty()) std::cerr << label_ << line << "\n";
     return;
   }
   if (e.kind == K::kTaskFinished && (e.status == "failed" || e.status == "retrying")) {

@@ -53,7 +53,8 @@ class ProgressTail {
 class Progress : public RunObserver {
  public:
   enum class Mode { kTty, kPlain, kJson };
-  Progress(Mode mode, std::string run_id, std::vector<std::string> step_order);
+  // `label`: put before every plain line (a batch prints several runs' lines).
+  Progress(Mode mode, std::string run_id, std::vector<std::string> step_order, std::string label = "");
   ~Progress() override;
   void OnEvent(const RunEvent& e) override;
   void Stop();  // final redraw; joins the redraw thread
@@ -75,6 +76,7 @@ class Progress : public RunObserver {
   Mode mode_;
   std::string run_id_;
   std::vector<std::string> order_;
+  std::string label_;
   std::mutex mu_;
   std::map<std::string, StepView> steps_;  // GUARDED_BY(mu_)
   int lines_drawn_ = 0;                    // GUARDED_BY(mu_)

@@ -16,6 +16,7 @@
 #include "cli/progress.h"
 #include "cli/run_cost.h"
 #include "engine/cost.h"
+#include "engine/engine.h"
 #include "engine/preflight.h"
 #include "engine/scheduler.h"
 #include "cli/slurm_config.h"
@@ -138,82 +139,48 @@ std::string RecordCost(Store* store, const Layout& layout, const std::string& ru
   return CostSummary(j);
 }
 
-}  // namespace
+// What every run of one `nightshift run` shares: the root and its store, the
+// clock, the event queue and the executor's capacity.
+struct Shared {
+  std::string root;
+  Layout layout;
+  std::unique_ptr<Store> store;
+  RealClock clock;
+  EventQueue events{&clock};
+  std::unique_ptr<SlurmExecutor> slurm;
+  Capacity cap;
+  std::string path_env;
+};
 
-int RunCommand(const RunOptions& o) {
-  // 1. The spec.
-  spec::Diagnostics diags(o.file);
-  auto pipeline = spec::ParsePipelineFile(o.file, &diags);
-  if (!pipeline) {
-    std::cerr << diags.Format();
-    std::cerr << diags.size() << " error" << (diags.size() == 1 ? "" : "s") << " in " << o.file
-              << "; nothing was run\n";
-    return kExitBadInput;
-  }
-  // 2. The root and the store.
-  std::string root = ResolveRoot(o.root);
-  Status st = MakeDirs(root);
-  if (!st.ok() || ::access(root.c_str(), W_OK) != 0) {
-    PrintError("cannot write to root folder " + root + (st.ok() ? ": permission denied" : ": " + st.message()) +
+// One run, checked and configured, before anything is created for it.
+struct Prepared {
+  std::string file;
+  std::optional<spec::Pipeline> pipeline;
+  std::optional<RunRow> previous;  // --resume
+  RunConfig cfg;
+  std::optional<cost::InstanceCatalogue> catalogue;
+  std::string catalogue_path;
+  std::string label;  // before each progress line of a batch
+};
+
+// The flags every run of the command shares: executor, capacity, root.
+int SetUp(const RunOptions& o, Shared* sh) {
+  sh->root = ResolveRoot(o.root);
+  Status st = MakeDirs(sh->root);
+  if (!st.ok() || ::access(sh->root.c_str(), W_OK) != 0) {
+    PrintError("cannot write to root folder " + sh->root + (st.ok() ? ": permission denied" : ": " + st.message()) +
                "; pass --root DIR with a folder you can write");
     return kExitBadInput;
   }
-  auto store = OpenStoreOrReport(root, true);
-  if (!store) return kExitBadInput;
-
-  // 3. Params: the resumed run's values, overridden by -p.
-  std::vector<std::pair<std::string, std::string>> overrides;
-  std::optional<RunRow> previous;
-  if (!o.resume.empty()) {
-    auto r = store->GetRun(o.resume);
-    if (!r.ok()) {
-      PrintError(r.status().message());
-      return kExitEngine;
-    }
-    if (!r.value()) {
-      PrintError("--resume " + o.resume + ": no such run in " + root + " (see `nightshift runs`)");
-      return kExitBadInput;
-    }
-    previous = *r.value();
-    std::string who;
-    if (OwnerMayBeAlive(*previous, &who)) {
-      PrintError("run " + o.resume + " is already running (engine " + who +
-                 "); cancel it first or wait for it");
-      return kExitBadInput;
-    }
-    auto j = nlohmann::json::parse(previous->params_json, nullptr, false);
-    if (j.is_object()) {
-      for (auto it = j.begin(); it != j.end(); ++it) {
-        if (!pipeline->FindParam(it.key())) continue;
-        overrides.emplace_back(it.key(), it->is_array() ? it->dump() : it->get<std::string>());
-      }
-    }
-  }
-  for (const auto& kv : o.params) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      PrintError("-p " + kv + ": expected NAME=VALUE");
-      return kExitBadInput;
-    }
-    overrides.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-  }
-  auto params = spec::ResolveParams(*pipeline, overrides);
-  if (!params.ok()) {
-    for (const auto& line : Split(params.status().message(), '\n')) PrintError(o.file + ": " + line);
-    return kExitBadInput;
-  }
-
-  // 4. The executor's capacity and preflight: nothing is created for a run
-  // that cannot start.
-  RealClock clock;
-  EventQueue events(&clock);
-  std::unique_ptr<SlurmExecutor> slurm;
+  sh->layout = Layout{sh->root};
+  sh->store = OpenStoreOrReport(sh->root, true);
+  if (!sh->store) return kExitBadInput;
   if (o.executor == "slurm") {
     SlurmConfig sc;
     std::string file = o.slurm_config;
     if (file.empty()) {
       const char* env = ::getenv("NIGHTSHIFT_SLURM_CONFIG");
-      file = env && *env ? env : (IsRegularFile(root + "/slurm.yaml") ? root + "/slurm.yaml" : "");
+      file = env && *env ? env : (IsRegularFile(sh->root + "/slurm.yaml") ? sh->root + "/slurm.yaml" : "");
     }
     if (!file.empty()) {
       Status loaded = LoadSlurmConfig(file, &sc);
@@ -234,91 +201,145 @@ int RunCommand(const RunOptions& o) {
     if (!o.slurm_account.empty()) sc.account = o.slurm_account;
     if (!o.slurm_qos.empty()) sc.qos = o.slurm_qos;
     for (const auto& a : o.sbatch_args) sc.sbatch_args.push_back(a);
-    auto created = SlurmExecutor::Create(&events, sc);
+    auto created = SlurmExecutor::Create(&sh->events, sc);
     if (!created.ok()) {
       PrintError("--executor slurm: " + created.status().message());
       return created.status().code() == StatusCode::kInvalidArgument ? kExitBadInput : kExitEngine;
     }
-    slurm = std::move(created.value());
+    sh->slurm = std::move(created.value());
   }
-  Capacity cap = slurm ? slurm->capacity() : LocalExecutor::MachineCapacity();
-  if (o.cpus > 0) cap.cpus = o.cpus;
-  if (o.spot_cpus >= 0 && o.on_demand_cpus >= 0 && o.cpus <= 0) cap.cpus = o.spot_cpus + o.on_demand_cpus;
+  sh->cap = sh->slurm ? sh->slurm->capacity() : LocalExecutor::MachineCapacity();
+  if (o.cpus > 0) sh->cap.cpus = o.cpus;
+  if (o.spot_cpus >= 0 && o.on_demand_cpus >= 0 && o.cpus <= 0) sh->cap.cpus = o.spot_cpus + o.on_demand_cpus;
   if (!o.memory.empty()) {
     auto m = ParseMemoryBytes(o.memory);
     if (!m) {
       PrintError("--memory " + o.memory + ": bad size; use e.g. 8GiB");
       return kExitBadInput;
     }
-    cap.memory_bytes = *m;
+    sh->cap.memory_bytes = *m;
+  }
+  if ((o.spot_cpus >= 0) != (o.on_demand_cpus >= 0)) {
+    PrintError("--spot-cpus and --on-demand-cpus go together (without both, all cpus serve both classes)");
+    return kExitBadInput;
   }
   const char* path = ::getenv("PATH");
-  std::string path_env = SelfDir() + ":" + (path ? path : "/usr/local/bin:/usr/bin:/bin");
-  st = Preflight(*pipeline, params.value(), cap, path_env);
+  sh->path_env = SelfDir() + ":" + (path ? path : "/usr/local/bin:/usr/bin:/bin");
+  return kExitOk;
+}
+
+// Everything that can be checked before a run exists: the spec, its params
+// (a resumed run's, overridden by `params`), programs and resources, the
+// instance catalogue, the run's flags. Nothing is created.
+int Check(const RunOptions& o, const std::string& file, const std::vector<std::string>& params,
+          const std::string& resume, Shared* sh, Prepared* p) {
+  p->file = file;
+  spec::Diagnostics diags(file);
+  p->pipeline = spec::ParsePipelineFile(file, &diags);
+  if (!p->pipeline) {
+    std::cerr << diags.Format();
+    std::cerr << diags.size() << " error" << (diags.size() == 1 ? "" : "s") << " in " << file
+              << "; nothing was run\n";
+    return kExitBadInput;
+  }
+  const spec::Pipeline& pipeline = *p->pipeline;
+  Store* store = sh->store.get();
+  std::vector<std::pair<std::string, std::string>> overrides;
+  if (!resume.empty()) {
+    auto r = store->GetRun(resume);
+    if (!r.ok()) {
+      PrintError(r.status().message());
+      return kExitEngine;
+    }
+    if (!r.value()) {
+      PrintError("--resume " + resume + ": no such run in " + sh->root + " (see `nightshift runs`)");
+      return kExitBadInput;
+    }
+    p->previous = *r.value();
+    std::string who;
+    if (OwnerMayBeAlive(*p->previous, &who)) {
+      PrintError("run " + resume + " is already running (engine " + who + "); cancel it first or wait for it");
+      return kExitBadInput;
+    }
+    auto j = nlohmann::json::parse(p->previous->params_json, nullptr, false);
+    if (j.is_object()) {
+      for (auto it = j.begin(); it != j.end(); ++it) {
+        if (!pipeline.FindParam(it.key())) continue;
+        overrides.emplace_back(it.key(), it->is_array() ? it->dump() : it->get<std::string>());
+      }
+    }
+  }
+  for (const auto& kv : params) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      PrintError("-p " + kv + ": expected NAME=VALUE");
+      return kExitBadInput;
+    }
+    overrides.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  auto resolved = spec::ResolveParams(pipeline, overrides);
+  if (!resolved.ok()) {
+    for (const auto& line : Split(resolved.status().message(), '\n')) PrintError(file + ": " + line);
+    return kExitBadInput;
+  }
+  Status st = Preflight(pipeline, resolved.value(), sh->cap, sh->path_env);
   if (!st.ok()) {
     for (const auto& line : Split(st.message(), '\n')) PrintError(line);
   }
   // The instance catalogue, if any: every step must fit an instance so that the
   // run can be billed at its end. A resumed run keeps the catalogue it had.
   std::string recorded;
-  if (previous) {
-    auto j = ReadRunCost(Layout{root}.RunDir(previous->run_id) + "/run.json");
+  if (p->previous) {
+    auto j = ReadRunCost(sh->layout.RunDir(p->previous->run_id) + "/run.json");
     if (j.ok()) recorded = RecordedCatalogue(j.value());
   }
-  std::string catalogue_path = CataloguePath(o.catalogue, recorded, root);
-  std::optional<cost::InstanceCatalogue> catalogue;
+  p->catalogue_path = CataloguePath(o.catalogue, recorded, sh->root);
   bool costable = true;
-  if (!catalogue_path.empty()) {
-    catalogue = LoadCatalogueOrReport(catalogue_path);
-    costable = catalogue.has_value();
+  if (!p->catalogue_path.empty()) {
+    p->catalogue = LoadCatalogueOrReport(p->catalogue_path);
+    costable = p->catalogue.has_value();
   }
-  if (catalogue) {
+  if (p->catalogue) {
     std::vector<cost::StepResources> steps;
-    for (const auto& s : pipeline->steps) {
+    for (const auto& s : pipeline.steps) {
       steps.push_back({s.id, {s.resources.cpus, s.resources.memory_bytes, s.resources.gpus}});
     }
-    Status fits = CheckCostable(*catalogue, steps);
+    Status fits = CheckCostable(*p->catalogue, steps);
     if (!fits.ok()) {
       costable = false;
       for (const auto& line : Split(fits.message(), '\n')) {
         if (StartsWith(line, " ")) {
           std::cerr << line << "\n";
         } else {
-          PrintError(catalogue_path + ": " + line);
+          PrintError(p->catalogue_path + ": " + line);
         }
       }
     }
   }
   if (!st.ok() || !costable) return kExitBadInput;
 
-  // 5. The run row and folder.
-  Layout layout{root};
-  RunConfig cfg;
-  cfg.layout = layout;
-  cfg.params = params.value();
-  cfg.path_env = path_env;
-  cfg.seed = static_cast<uint64_t>(clock.Now()) ^ static_cast<uint64_t>(::getpid());
+  RunConfig& cfg = p->cfg;
+  cfg.layout = sh->layout;
+  cfg.params = resolved.value();
+  cfg.path_env = sh->path_env;
+  cfg.seed = static_cast<uint64_t>(sh->clock.Now()) ^ static_cast<uint64_t>(::getpid());
   cfg.fault_kill_after_spawn = ::getenv("NIGHTSHIFT_TEST_KILL_AFTER_SPAWN") != nullptr;
   if (!o.deadline.empty()) {
-    auto at = ParseDeadline(o.deadline, clock.Now());
+    auto at = ParseDeadline(o.deadline, sh->clock.Now());
     if (!at) {
       PrintError("--deadline " + o.deadline + ": expected HH:MM (24-hour local time) or a duration such as 6h or 90m");
       return kExitBadInput;
     }
     cfg.deadline = *at;
   }
-  if ((o.spot_cpus >= 0) != (o.on_demand_cpus >= 0)) {
-    PrintError("--spot-cpus and --on-demand-cpus go together (without both, all cpus serve both classes)");
-    return kExitBadInput;
-  }
   if (o.spot_cpus >= 0) {
     cfg.spot_cpus = o.spot_cpus;
     cfg.on_demand_cpus = o.on_demand_cpus;
   }
-  if (slurm) {
+  if (sh->slurm) {
     cfg.remote = true;
     // Each class has the cpus of its own partition, when both are named.
-    double spot = slurm->ClassCpus("spot"), on_demand = slurm->ClassCpus("on-demand");
+    double spot = sh->slurm->ClassCpus("spot"), on_demand = sh->slurm->ClassCpus("on-demand");
     if (o.spot_cpus < 0 && spot > 0 && on_demand > 0) {
       cfg.spot_cpus = spot;
       cfg.on_demand_cpus = on_demand;
@@ -346,9 +367,18 @@ int RunCommand(const RunOptions& o) {
     }
     cfg.preempt_rate = r;
   }
+  return kExitOk;
+}
+
+// Creates the run (its row and folder) or takes the resumed one.
+int Create(const RunOptions& o, Shared* sh, Prepared* p) {
+  Store* store = sh->store.get();
+  RunConfig& cfg = p->cfg;
+  const spec::Pipeline& pipeline = *p->pipeline;
   ProcessIdentity self = SelfIdentity();
-  if (previous) {
-    cfg.run_id = previous->run_id;
+  Status st = Status::Ok();
+  if (p->previous) {
+    cfg.run_id = p->previous->run_id;
     cfg.resume = true;
     // Taking the run is one transaction: of two engines resuming it at once,
     // exactly one sees it free and takes it; the other sees the new owner.
@@ -372,11 +402,11 @@ int RunCommand(const RunOptions& o) {
         if (cfg.remote) break;
         if (a.status != "running") continue;
         a.status = "lost";
-        a.finished_at = clock.Now();
+        a.finished_at = sh->clock.Now();
         a.message = "the engine stopped while this attempt ran";
         NS_RETURN_IF_ERROR(store->UpsertAttempt(a));
       }
-      return store->AppendEvent({0, cfg.run_id, clock.Now(), "run_resumed", "", 0, ""});
+      return store->AppendEvent({0, cfg.run_id, sh->clock.Now(), "run_resumed", "", 0, ""});
     });
     if (st.ok() && taken_by_other) {
       PrintError("run " + o.resume + " is already running (engine " + who + "); cancel it first or wait for it");
@@ -390,85 +420,222 @@ int RunCommand(const RunOptions& o) {
       }
     }
   } else {
-    cfg.run_id = NewRunId(clock.Now());
-    st = MakeDirs(layout.RunDir(cfg.run_id));
+    cfg.run_id = NewRunId(sh->clock.Now());
+    st = MakeDirs(sh->layout.RunDir(cfg.run_id));
     RunRow row;
     row.run_id = cfg.run_id;
-    row.pipeline = pipeline->name;
-    row.pipeline_file = pipeline->file;
-    row.spec_hash = pipeline->hash;
+    row.pipeline = pipeline.name;
+    row.pipeline_file = pipeline.file;
+    row.spec_hash = pipeline.hash;
     row.params_json = spec::ParamValuesToJson(cfg.params);
     row.status = "running";
-    row.created_at = clock.Now();
+    row.created_at = sh->clock.Now();
     row.pid = ::getpid();
     row.host = HostName();
     row.owner = self.ToString();
     if (st.ok()) {
       st = store->Transaction([&]() -> Status {
         NS_RETURN_IF_ERROR(store->InsertRun(row));
-        return store->AppendEvent({0, cfg.run_id, clock.Now(), "run_created", "", 0, ""});
+        return store->AppendEvent({0, cfg.run_id, sh->clock.Now(), "run_created", "", 0, ""});
       });
     }
   }
-  if (st.ok()) st = WriteFileAtomic(layout.RunDir(cfg.run_id) + "/pipeline.yaml", pipeline->text);
+  if (st.ok()) st = WriteFileAtomic(sh->layout.RunDir(cfg.run_id) + "/pipeline.yaml", pipeline.text);
   if (!st.ok()) {
     PrintError(st.message());
     return kExitEngine;
   }
+  return kExitOk;
+}
 
-  // 6. Run.
-  Progress::Mode mode = o.json ? Progress::Mode::kJson
-                        : (!o.plain && ::isatty(2)) ? Progress::Mode::kTty
-                                                    : Progress::Mode::kPlain;
-  std::vector<std::string> order;
-  for (size_t i : pipeline->topo_order) order.push_back(pipeline->steps[i].id);
-  if (mode != Progress::Mode::kJson) {
-    std::cerr << (cfg.resume ? "resuming run " : "run ") << cfg.run_id << " of " << pipeline->name
-              << " in " << layout.RunDir(cfg.run_id) << "\n";
+// A batch file: one JSON object per line, {"pipeline": FILE, "params": {...},
+// "priority": N}; FILE relative to the batch file's folder. Blank lines and
+// lines starting with # are skipped.
+struct BatchEntry {
+  std::string file;
+  std::vector<std::string> params;
+  int priority = 0;
+};
+
+bool ReadBatch(const std::string& path, std::vector<BatchEntry>* out) {
+  auto text = ReadFile(path);
+  if (!text.ok()) {
+    PrintError("--batch " + path + ": " + text.status().message());
+    return false;
   }
-  SignalForwarder signals(&events);
-  Progress progress(mode, cfg.run_id, order);
-  Result<RunStatus> result = RunStatus::kFailed;
-  if (slurm) {
-    Scheduler scheduler(*pipeline, cfg, store.get(), slurm.get(), &clock, &events, &progress);
-    result = scheduler.Run();
-  } else {
-    auto executor = LocalExecutor::Create(&events, cap);
-    if (!executor.ok()) {
-      progress.Stop();
-      PrintError("cannot start the local executor: " + executor.status().message());
-      (void)store->UpdateRun(cfg.run_id, "failed", clock.Now(), executor.status().message());
-      return kExitEngine;
+  bool ok = true;
+  int n = 0;
+  for (const auto& raw : Split(text.value(), '\n')) {
+    ++n;
+    std::string line(Trim(raw));
+    if (line.empty() || line[0] == '#') continue;
+    auto where = path + ":" + std::to_string(n) + ": ";
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object() || !j.contains("pipeline") || !j["pipeline"].is_string()) {
+      PrintError(where + "expected {\"pipeline\": FILE, \"params\": {...}, \"priority\": N}");
+      ok = false;
+      continue;
     }
-    Scheduler scheduler(*pipeline, cfg, store.get(), executor.value().get(), &clock, &events, &progress);
-    result = scheduler.Run();
-  }
-  progress.Stop();
-  if (!result.ok()) {
-    PrintError("run " + cfg.run_id + " stopped: " + result.status().message());
-    return kExitEngine;
-  }
-  std::string dir = layout.RunDir(cfg.run_id);
-  std::string cost_line;
-  if (catalogue) {
-    cost_line = RecordCost(store.get(), layout, cfg.run_id, *catalogue, catalogue_path, clock.Now());
-  }
-  if (mode != Progress::Mode::kJson) {
-    std::cerr << "run " << cfg.run_id << " " << RunStatusName(result.value()) << "; outputs in " << dir
-              << "\n";
-    if (result.value() == RunStatus::kFailed) {
-      std::cerr << "  see `nightshift show " << cfg.run_id << "` and `nightshift logs " << cfg.run_id
-                << " STEP`; fix and continue with `nightshift run " << o.file << " --resume "
-                << cfg.run_id << "`\n";
+    BatchEntry e;
+    e.file = j["pipeline"].get<std::string>();
+    if (!e.file.empty() && e.file[0] != '/') e.file = DirName(AbsolutePath(path)) + "/" + e.file;
+    if (j.contains("params")) {
+      if (!j["params"].is_object()) {
+        PrintError(where + "params: expected an object of NAME: VALUE");
+        ok = false;
+        continue;
+      }
+      for (auto it = j["params"].begin(); it != j["params"].end(); ++it) {
+        e.params.push_back(it.key() + "=" + (it->is_string() ? it->get<std::string>() : it->dump()));
+      }
     }
-    if (!cost_line.empty()) std::cerr << "cost " << cost_line << "\n";
+    if (j.contains("priority")) {
+      if (!j["priority"].is_number_integer()) {
+        PrintError(where + "priority: expected an integer");
+        ok = false;
+        continue;
+      }
+      e.priority = j["priority"].get<int>();
+    }
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (it.key() != "pipeline" && it.key() != "params" && it.key() != "priority") {
+        PrintError(where + "unknown key '" + it.key() + "' (known: pipeline, params, priority)");
+        ok = false;
+      }
+    }
+    out->push_back(std::move(e));
   }
-  switch (result.value()) {
+  if (ok && out->empty()) {
+    PrintError("--batch " + path + ": no runs in it");
+    return false;
+  }
+  return ok;
+}
+
+int ExitCodeOf(RunStatus s) {
+  switch (s) {
     case RunStatus::kSucceeded: return kExitOk;
     case RunStatus::kFailed: return kExitRunFailed;
     case RunStatus::kCancelled: return kExitCancelled;
   }
   return kExitEngine;
+}
+
+}  // namespace
+
+int RunCommand(const RunOptions& o) {
+  // 1. What runs: one file, several files (each with the same -p), or a batch file.
+  std::vector<BatchEntry> entries;
+  for (const auto& f : o.files) entries.push_back({f, o.params, 0});
+  if (!o.batch.empty() && !ReadBatch(o.batch, &entries)) return kExitBadInput;
+  if (entries.empty()) {
+    PrintError("nothing to run: give a pipeline file (or several, or --batch FILE)");
+    return kExitBadInput;
+  }
+  bool batch = entries.size() > 1;
+  if (batch && !o.resume.empty()) {
+    PrintError("--resume takes one pipeline file; resume the runs of a batch one by one");
+    return kExitBadInput;
+  }
+  // 2. The root, the store, the executor's capacity.
+  Shared sh;
+  int rc = SetUp(o, &sh);
+  if (rc != kExitOk) return rc;
+  // 3. Every run is checked before any is created.
+  std::vector<Prepared> runs(entries.size());
+  int worst = kExitOk;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    rc = Check(o, entries[i].file, entries[i].params, o.resume, &sh, &runs[i]);
+    runs[i].cfg.priority = entries[i].priority;
+    if (rc != kExitOk) worst = std::max(worst, rc);
+  }
+  if (worst != kExitOk) {
+    if (batch) PrintError("nothing was run: fix the " + std::string(entries.size() > 1 ? "batch" : "run") + " above");
+    return worst;
+  }
+  for (auto& p : runs) {
+    rc = Create(o, &sh, &p);
+    if (rc != kExitOk) return rc;
+  }
+
+  // 4. Run, every run over one executor and one capacity pool.
+  Progress::Mode mode = o.json ? Progress::Mode::kJson
+                        : (!o.plain && !batch && ::isatty(2)) ? Progress::Mode::kTty
+                                                              : Progress::Mode::kPlain;
+  std::vector<std::unique_ptr<Progress>> progress;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    Prepared& p = runs[i];
+    if (batch) p.label = "[" + std::to_string(i + 1) + "/" + std::to_string(runs.size()) + "] ";
+    std::vector<std::string> order;
+    for (size_t k : p.pipeline->topo_order) order.push_back(p.pipeline->steps[k].id);
+    if (mode != Progress::Mode::kJson) {
+      std::cerr << p.label << (p.cfg.resume ? "resuming run " : "run ") << p.cfg.run_id << " of "
+                << p.pipeline->name << " in " << sh.layout.RunDir(p.cfg.run_id) << "\n";
+    }
+    progress.push_back(std::make_unique<Progress>(mode, p.cfg.run_id, order, p.label));
+  }
+  SignalForwarder signals(&sh.events);
+  std::vector<Result<RunStatus>> results;
+  {
+    std::unique_ptr<LocalExecutor> local;
+    Executor* executor = sh.slurm.get();
+    if (!executor) {
+      auto created = LocalExecutor::Create(&sh.events, sh.cap);
+      if (!created.ok()) {
+        for (auto& pr : progress) pr->Stop();
+        PrintError("cannot start the local executor: " + created.status().message());
+        for (auto& p : runs) (void)sh.store->UpdateRun(p.cfg.run_id, "failed", sh.clock.Now(), created.status().message());
+        return kExitEngine;
+      }
+      local = std::move(created.value());
+      executor = local.get();
+    }
+    CapacityPool pool(sh.cap, runs[0].cfg.spot_cpus, runs[0].cfg.on_demand_cpus);
+    std::vector<std::unique_ptr<Scheduler>> schedulers;
+    Engine engine(&sh.events);
+    for (size_t i = 0; i < runs.size(); ++i) {
+      schedulers.push_back(std::make_unique<Scheduler>(*runs[i].pipeline, runs[i].cfg, sh.store.get(), executor,
+                                                       &sh.clock, &sh.events, progress[i].get(), &pool));
+      engine.Add(schedulers.back().get());
+    }
+    results = engine.Run();
+  }
+  for (auto& pr : progress) pr->Stop();
+
+  // 5. Report: each run's end, its cost; the exit code is the worst run's.
+  int exit_code = kExitOk;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    Prepared& p = runs[i];
+    const std::string& run_id = p.cfg.run_id;
+    if (!results[i].ok()) {
+      PrintError(p.label + "run " + run_id + " stopped: " + results[i].status().message());
+      exit_code = std::max(exit_code, kExitEngine);
+      continue;
+    }
+    RunStatus status = results[i].value();
+    std::string cost_line;
+    if (p.catalogue) {
+      cost_line = RecordCost(sh.store.get(), sh.layout, run_id, *p.catalogue, p.catalogue_path, sh.clock.Now());
+    }
+    if (mode != Progress::Mode::kJson) {
+      std::cerr << p.label << "run " << run_id << " " << RunStatusName(status) << "; outputs in "
+                << sh.layout.RunDir(run_id) << "\n";
+      if (status == RunStatus::kFailed) {
+        std::cerr << "  see `nightshift show " << run_id << "` and `nightshift logs " << run_id
+                  << " STEP`; fix and continue with `nightshift run " << p.file << " --resume " << run_id
+                  << "`\n";
+      }
+      if (!cost_line.empty()) std::cerr << p.label << "cost " << cost_line << "\n";
+    }
+    int code = ExitCodeOf(status);
+    // Cancelled outranks failed: the user stopped the batch.
+    if (code == kExitCancelled || exit_code == kExitCancelled) {
+      exit_code = exit_code == kExitEngine ? kExitEngine : kExitCancelled;
+    } else {
+      exit_code = std::max(exit_code, code);
+    }
+  }
+  return exit_code;
 }
 
 int ValidateCommand(const std::string& file, bool quiet) {

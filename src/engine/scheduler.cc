@@ -68,8 +68,19 @@ struct Scheduler::StepState {
   TimeMs finished_at = 0;
 };
 
+CapacityPool::CapacityPool(const Capacity& cap, double spot_cpus, double on_demand_cpus)
+    : total(cap), free(cap) {
+  separate_classes = spot_cpus >= 0 && on_demand_cpus >= 0;
+  class_cpus[static_cast<int>(CapacityClass::kOnDemand)] = on_demand_cpus;
+  class_cpus[static_cast<int>(CapacityClass::kSpot)] = spot_cpus;
+  class_free_cpus[0] = class_cpus[0];
+  class_free_cpus[1] = class_cpus[1];
+  gpu_busy.assign(static_cast<size_t>(std::max(0, cap.gpus)), false);
+}
+
 Scheduler::Scheduler(const spec::Pipeline& pipeline, RunConfig config, Store* store,
-                     Executor* executor, Clock* clock, EventQueue* events, RunObserver* observer)
+                     Executor* executor, Clock* clock, EventQueue* events, RunObserver* observer,
+                     CapacityPool* pool)
     : pipeline_(pipeline),
       config_(std::move(config)),
       store_(store),
@@ -95,12 +106,12 @@ Scheduler::Scheduler(const spec::Pipeline& pipeline, RunConfig config, Store* st
   std::vector<size_t> rank(pipeline_.steps.size());
   for (size_t k = 0; k < pipeline_.topo_order.size(); ++k) rank[pipeline_.topo_order[k]] = k;
   for (auto& d : dependents_) std::sort(d.begin(), d.end(), [&](size_t x, size_t y) { return rank[x] < rank[y]; });
-  free_ = executor_->capacity();
-  separate_classes_ = config_.spot_cpus >= 0 && config_.on_demand_cpus >= 0;
-  class_free_cpus_[static_cast<int>(CapacityClass::kOnDemand)] = config_.on_demand_cpus;
-  class_free_cpus_[static_cast<int>(CapacityClass::kSpot)] = config_.spot_cpus;
+  if (!pool) {
+    own_pool_ = std::make_unique<CapacityPool>(executor_->capacity(), config_.spot_cpus, config_.on_demand_cpus);
+    pool = own_pool_.get();
+  }
+  pool_ = pool;
   market_rng_ = config_.preempt_seed ? config_.preempt_seed : 1;
-  gpu_busy_.assign(static_cast<size_t>(std::max(0, free_.gpus)), false);
   run_dir_ = config_.layout.RunDir(config_.run_id);
 }
 
@@ -553,9 +564,9 @@ void Scheduler::RemoveAttemptStaging(const std::string& staging) {
 
 bool Scheduler::Fits(const spec::Resources& r, CapacityClass cls) const {
   // Memory counts only when the executor knows how much it has.
-  bool memory_ok = executor_->capacity().memory_bytes == 0 || r.memory_bytes <= free_.memory_bytes;
-  bool class_ok = !separate_classes_ || r.cpus <= class_free_cpus_[static_cast<int>(cls)] + 1e-9;
-  return r.cpus <= free_.cpus + 1e-9 && memory_ok && r.gpus <= free_.gpus && class_ok;
+  bool memory_ok = executor_->capacity().memory_bytes == 0 || r.memory_bytes <= pool_->free.memory_bytes;
+  bool class_ok = !pool_->separate_classes || r.cpus <= pool_->class_free_cpus[static_cast<int>(cls)] + 1e-9;
+  return r.cpus <= pool_->free.cpus + 1e-9 && memory_ok && r.gpus <= pool_->free.gpus && class_ok;
 }
 
 CapacityClass Scheduler::ClassFor(const Task& t) const {
@@ -564,7 +575,7 @@ CapacityClass Scheduler::ClassFor(const Task& t) const {
     return CapacityClass::kOnDemand;
   }
   // A spot pool that could never hold the task: on-demand it is.
-  if (separate_classes_ && step.resources.cpus > config_.spot_cpus + 1e-9) return CapacityClass::kOnDemand;
+  if (pool_->separate_classes && step.resources.cpus > pool_->class_cpus[static_cast<int>(CapacityClass::kSpot)] + 1e-9) return CapacityClass::kOnDemand;
   return CapacityClass::kSpot;
 }
 
@@ -686,9 +697,9 @@ Status Scheduler::ReadPreemptRequests() {
 
 bool Scheduler::FitsEmpty(const spec::Resources& r, CapacityClass cls) const {
   Capacity cap = executor_->capacity();
-  double class_cpus = cls == CapacityClass::kSpot ? config_.spot_cpus : config_.on_demand_cpus;
+  double class_cpus = pool_->class_cpus[static_cast<int>(cls)];
   return r.cpus <= cap.cpus + 1e-9 && (cap.memory_bytes == 0 || r.memory_bytes <= cap.memory_bytes) &&
-         r.gpus <= cap.gpus && (!separate_classes_ || r.cpus <= class_cpus + 1e-9);
+         r.gpus <= cap.gpus && (!pool_->separate_classes || r.cpus <= class_cpus + 1e-9);
 }
 
 // Decides what starts now and records each launch (the attempt row) before
@@ -707,8 +718,10 @@ Status Scheduler::LaunchReady() {
         ss.ready.pop_front();
         Capacity cap = executor_->capacity();
         std::string pools =
-            separate_classes_ ? " (spot " + FormatDouble(config_.spot_cpus) + ", on-demand " +
-                                    FormatDouble(config_.on_demand_cpus) + ")"
+            pool_->separate_classes
+                ? " (spot " + FormatDouble(pool_->class_cpus[static_cast<int>(CapacityClass::kSpot)]) +
+                      ", on-demand " +
+                      FormatDouble(pool_->class_cpus[static_cast<int>(CapacityClass::kOnDemand)]) + ")"
                               : "";
         NS_RETURN_IF_ERROR(FinishTask(*tasks_[ti], "failed",
                                       "asks for more than the executor has (cpus " +
@@ -723,7 +736,7 @@ Status Scheduler::LaunchReady() {
       ss.ready.pop_front();
       Task& t = *tasks_[ti];
       t.cls = ClassFor(t);
-      if (separate_classes_) class_free_cpus_[static_cast<int>(t.cls)] -= res.cpus;
+      if (pool_->separate_classes) pool_->class_free_cpus[static_cast<int>(t.cls)] -= res.cpus;
       t.attempts += 1;
       t.session_attempts += 1;
       t.started_at = clock_->Now();
@@ -731,14 +744,14 @@ Status Scheduler::LaunchReady() {
       t.status = "running";
       t.pid = 0;  // until this attempt's spawn succeeds
       t.spawned = false;
-      t.handle = next_handle_++;
+      t.handle = pool_->next_handle++;
       running_[t.handle] = ti;
-      free_.cpus -= res.cpus;
-      free_.memory_bytes -= res.memory_bytes;
-      free_.gpus -= res.gpus;
-      for (size_t g = 0; g < gpu_busy_.size() && t.gpus.size() < static_cast<size_t>(res.gpus); ++g) {
-        if (!gpu_busy_[g]) {
-          gpu_busy_[g] = true;
+      pool_->free.cpus -= res.cpus;
+      pool_->free.memory_bytes -= res.memory_bytes;
+      pool_->free.gpus -= res.gpus;
+      for (size_t g = 0; g < pool_->gpu_busy.size() && t.gpus.size() < static_cast<size_t>(res.gpus); ++g) {
+        if (!pool_->gpu_busy[g]) {
+          pool_->gpu_busy[g] = true;
           t.gpus.push_back(static_cast<int>(g));
         }
       }
@@ -907,11 +920,11 @@ Status Scheduler::HandleResult(const AttemptResult& r) {
   Task& t = *tasks_[it->second];
   running_.erase(it);
   const spec::Step& step = pipeline_.steps[t.step];
-  free_.cpus += step.resources.cpus;
-  free_.memory_bytes += step.resources.memory_bytes;
-  free_.gpus += step.resources.gpus;
-  if (separate_classes_) class_free_cpus_[static_cast<int>(t.cls)] += step.resources.cpus;
-  for (int g : t.gpus) gpu_busy_[static_cast<size_t>(g)] = false;
+  pool_->free.cpus += step.resources.cpus;
+  pool_->free.memory_bytes += step.resources.memory_bytes;
+  pool_->free.gpus += step.resources.gpus;
+  if (pool_->separate_classes) pool_->class_free_cpus[static_cast<int>(t.cls)] += step.resources.cpus;
+  for (int g : t.gpus) pool_->gpu_busy[static_cast<size_t>(g)] = false;
   t.gpus.clear();
   if (t.slot >= 0) {
     // The slot's scratch folder is reused: empty it if the attempt left files.
@@ -1030,7 +1043,7 @@ Result<bool> Scheduler::AdoptRunning(Task& t) {
   int latest = t.attempts;
   t.attempts = row.attempt;
   t.cls = cost::ParseCapacityClass(row.capacity_class).value_or(CapacityClass::kOnDemand);
-  t.handle = next_handle_++;
+  t.handle = pool_->next_handle++;
   t.slot = -1;
   auto spec = MakeSpec(t);
   bool adopted = spec.ok() && executor_->Adopt(spec.value());
@@ -1057,10 +1070,10 @@ Result<bool> Scheduler::AdoptRunning(Task& t) {
   t.pid = row.pid;
   t.spawned = true;
   running_[t.handle] = t.index;
-  free_.cpus -= res.cpus;
-  free_.memory_bytes -= res.memory_bytes;
-  free_.gpus -= res.gpus;
-  if (separate_classes_) class_free_cpus_[static_cast<int>(t.cls)] -= res.cpus;
+  pool_->free.cpus -= res.cpus;
+  pool_->free.memory_bytes -= res.memory_bytes;
+  pool_->free.gpus -= res.gpus;
+  if (pool_->separate_classes) pool_->class_free_cpus[static_cast<int>(t.cls)] -= res.cpus;
   NS_RETURN_IF_ERROR(Event("attempt_adopted", &t, ""));
   RunEvent e{RunEvent::Kind::kTaskStarted, step.id, t.id, t.item, t.attempts, "running", "adopted"};
   e.progress_file = staging + ".progress";
@@ -1134,6 +1147,19 @@ bool Scheduler::IsSafeStepName(const std::string& step) {
 }
 
 Result<RunStatus> Scheduler::Run() {
+  Status st = Start();
+  if (st.ok()) st = Launch();
+  if (!st.ok()) Fail(st);
+  while (!Done()) {
+    std::deque<AttemptResult> results = events_->Wait(NextWake());
+    st = Absorb(results, events_->cancel_requested(), events_->TakePoll());
+    if (st.ok()) st = Launch();
+    if (!st.ok()) Fail(st);
+  }
+  return Finish();
+}
+
+Status Scheduler::Start() {
   started_at_ = clock_->Now();
   const Layout& L = config_.layout;
   NS_RETURN_IF_ERROR(MakeDirs(L.LogsDir(config_.run_id)));
@@ -1163,67 +1189,90 @@ Result<RunStatus> Scheduler::Run() {
     preempt_requests_seen_ = old.value().back().id;
   }
   NS_RETURN_IF_ERROR(WriteRunJson("running"));
-
-  // Each round: take results, decide (buffering store writes), commit them in
-  // one transaction, then act (spawn). No I/O happens inside the transaction.
-  Status st = Status::Ok();
   for (size_t si : pipeline_.topo_order) {
-    if (st.ok() && pipeline_.steps[si].needs.empty() && steps_[si].phase == StepState::Phase::kWaiting) {
-      st = ExpandStep(si);
+    if (pipeline_.steps[si].needs.empty() && steps_[si].phase == StepState::Phase::kWaiting) {
+      NS_RETURN_IF_ERROR(ExpandStep(si));
     }
   }
-  if (st.ok()) st = CheckDeadline();
-  if (st.ok()) st = LaunchReady();
-  if (st.ok()) st = Flush();
-  if (st.ok()) SpawnPending();
-  while (st.ok()) {
-    bool ready = false;
-    for (const auto& ss : steps_) ready |= !ss.ready.empty();
-    if (running_.empty() && retry_heap_.empty() && local_results_.empty() && (!ready || cancelling_)) break;
-    TimeMs deadline = retry_heap_.empty() ? kForever : retry_heap_.top().first;
-    if (!preempt_heap_.empty()) deadline = std::min(deadline, preempt_heap_.top().first);
-    if (!local_results_.empty()) deadline = clock_->Now();
-    std::deque<AttemptResult> results = events_->Wait(deadline);
-    while (!local_results_.empty()) {
-      results.push_back(local_results_.front());
-      local_results_.pop_front();
+  return CheckDeadline();
+}
+
+bool Scheduler::Done() const {
+  if (failing_) {
+    for (const auto& [handle, ti] : running_) {
+      if (tasks_[ti]->spawned) return false;
     }
-    bool cancel = events_->cancel_requested() && !cancelling_;
-    if (cancel) st = CancelEverything();
-    if (st.ok() && events_->TakePoll()) st = ReadPreemptRequests();
-    for (const auto& r : results) {
-      if (st.ok()) st = HandleResult(r);
-      else running_.erase(r.id);  // the engine failed: these ended, none is waited for
-    }
-    TimeMs now = clock_->Now();
-    while (st.ok() && !retry_heap_.empty() && retry_heap_.top().first <= now) {
-      size_t ti = retry_heap_.top().second;
-      retry_heap_.pop();
-      tasks_[ti]->status = "pending";
-      steps_[tasks_[ti]->step].ready.push_back(ti);
-    }
-    if (st.ok()) st = FirePreemptions();
-    if (st.ok()) st = CheckDeadline();
-    if (st.ok()) st = LaunchReady();
-    if (st.ok()) st = Flush();
-    if (st.ok()) SpawnPending();
+    return true;
   }
-  if (!st.ok()) {
-    // The engine itself failed: stop what runs and report why. Launches that
-    // were decided but not committed never start.
-    to_spawn_.clear();
-    for (const auto& [handle, ti] : running_) executor_->Cancel(handle);
-    local_results_.clear();
-    while (!running_.empty()) {
-      bool spawned = false;
-      for (const auto& [handle, ti] : running_) spawned |= tasks_[ti]->spawned;
-      if (!spawned) break;
-      (void)events_->TakePoll();  // a SIGUSR2 now must not make Wait return at once, forever
-      for (const auto& r : events_->Wait(kForever)) running_.erase(r.id);
-    }
-    writes_.clear();
-    (void)store_->UpdateRun(config_.run_id, "failed", clock_->Now(), st.message());
-    return st;
+  bool ready = false;
+  for (const auto& ss : steps_) ready |= !ss.ready.empty();
+  return running_.empty() && retry_heap_.empty() && local_results_.empty() && (!ready || cancelling_);
+}
+
+TimeMs Scheduler::NextWake() const {
+  if (failing_) return kForever;
+  if (!local_results_.empty()) return clock_->Now();
+  TimeMs wake = retry_heap_.empty() ? kForever : retry_heap_.top().first;
+  if (!preempt_heap_.empty()) wake = std::min(wake, preempt_heap_.top().first);
+  return wake;
+}
+
+// Each round: take results, decide (buffering store writes), commit them in
+// one transaction, then act (spawn). No I/O happens inside the transaction.
+Status Scheduler::Absorb(const std::deque<AttemptResult>& in, bool cancel_requested, bool poll) {
+  std::deque<AttemptResult> results = in;
+  while (!local_results_.empty()) {
+    results.push_back(local_results_.front());
+    local_results_.pop_front();
+  }
+  if (failing_) {
+    for (const auto& r : results) running_.erase(r.id);  // ended; none is waited for
+    return Status::Ok();
+  }
+  Status st = Status::Ok();
+  if (cancel_requested && !cancelling_) st = CancelEverything();
+  if (st.ok() && poll) st = ReadPreemptRequests();
+  for (const auto& r : results) {
+    if (st.ok()) st = HandleResult(r);
+    else running_.erase(r.id);  // the engine failed: these ended, none is waited for
+  }
+  NS_RETURN_IF_ERROR(st);
+  TimeMs now = clock_->Now();
+  while (!retry_heap_.empty() && retry_heap_.top().first <= now) {
+    size_t ti = retry_heap_.top().second;
+    retry_heap_.pop();
+    tasks_[ti]->status = "pending";
+    steps_[tasks_[ti]->step].ready.push_back(ti);
+  }
+  NS_RETURN_IF_ERROR(FirePreemptions());
+  return CheckDeadline();
+}
+
+Status Scheduler::Launch() {
+  if (failing_) return Status::Ok();
+  NS_RETURN_IF_ERROR(LaunchReady());
+  NS_RETURN_IF_ERROR(Flush());
+  SpawnPending();
+  return Status::Ok();
+}
+
+// The engine itself failed: stop what runs and report why once it has ended.
+// Launches that were decided but not committed never start.
+void Scheduler::Fail(const Status& st) {
+  if (failing_) return;
+  failing_ = true;
+  failed_ = st;
+  to_spawn_.clear();
+  for (const auto& [handle, ti] : running_) executor_->Cancel(handle);
+  local_results_.clear();
+  writes_.clear();
+}
+
+Result<RunStatus> Scheduler::Finish() {
+  const Layout& L = config_.layout;
+  if (failing_) {
+    (void)store_->UpdateRun(config_.run_id, "failed", clock_->Now(), failed_.message());
+    return failed_;
   }
   // Steps never reached (cancelled before their needs finished).
   for (size_t si : pipeline_.topo_order) {

@@ -68,6 +68,8 @@ struct RunConfig {
   // estimate of the run's finish plus a margin passes it, the run's spot tasks
   // that have not started move to on-demand, and run.json says why.
   TimeMs deadline = 0;
+  // Among the runs of one engine, a higher priority launches first.
+  int priority = 0;
 };
 
 using cost::CapacityClass;
@@ -98,15 +100,52 @@ class RunObserver {
   virtual void OnEvent(const RunEvent& e) = 0;
 };
 
+// What the executor has free, shared by every run an engine drives: cpus,
+// memory and gpus, the cpus of each capacity class when the classes have cpus
+// of their own, and the attempt handles (unique across the runs).
+struct CapacityPool {
+  CapacityPool(const Capacity& total, double spot_cpus, double on_demand_cpus);
+  Capacity total;
+  Capacity free;
+  bool separate_classes = false;
+  double class_cpus[2] = {0, 0};       // by CapacityClass, when separate_classes
+  double class_free_cpus[2] = {0, 0};
+  std::vector<bool> gpu_busy;
+  uint64_t next_handle = 1;
+};
+
 class Scheduler {
  public:
+  // `pool`: shared with the other runs of an Engine (borrowed); null: the run
+  // has the executor to itself (its capacity, split as config says).
   Scheduler(const spec::Pipeline& pipeline, RunConfig config, Store* store, Executor* executor,
-            Clock* clock, EventQueue* events, RunObserver* observer);
+            Clock* clock, EventQueue* events, RunObserver* observer, CapacityPool* pool = nullptr);
   ~Scheduler();
 
   // Runs to the end. A failed step is a RunStatus, not an error; errors are the
   // engine's own (the store or the run folder became unusable).
   Result<RunStatus> Run();
+
+  // Driving the run from an Engine, which shares one EventQueue and one pool
+  // among many runs: Start once, then rounds (Absorb the run's results, then
+  // Launch, in the engine's order of runs) until Done, then Finish. Run() is
+  // exactly this for one run. An error from Start, Absorb or Launch goes to
+  // Fail: the run's attempts are cancelled, their results still absorbed, and
+  // Finish reports the error once none is left.
+  Status Start();
+  Status Absorb(const std::deque<AttemptResult>& results, bool cancel_requested, bool poll);
+  Status Launch();
+  void Fail(const Status& st);
+  bool Done() const;
+  TimeMs NextWake() const;  // earliest retry or drawn preemption; kForever if none
+  bool Owns(uint64_t handle) const { return running_.count(handle) > 0; }
+  Result<RunStatus> Finish();
+  // Ordering among runs: escalated runs (a deadline in danger) first, then by
+  // priority, then the earliest deadline.
+  bool escalated() const { return escalated_; }
+  int priority() const { return config_.priority; }
+  TimeMs deadline() const { return config_.deadline; }
+  const std::string& run_id() const { return config_.run_id; }
 
  private:
 
@@ -202,9 +241,10 @@ class Scheduler {
   std::vector<int> free_slots_;                 // scratch folders (TMPDIR) not in use
   std::vector<bool> slot_made_;
   int next_slot_ = 0;
-  Capacity free_;
-  double class_free_cpus_[2] = {0, 0};  // by CapacityClass, when separate_classes_
-  bool separate_classes_ = false;
+  std::unique_ptr<CapacityPool> own_pool_;  // when no engine shares one
+  CapacityPool* pool_;
+  Status failed_ = Status::Ok();  // set by Fail
+  bool failing_ = false;
   // Preemptions the spot market has drawn: (when, attempt handle).
   std::priority_queue<std::pair<TimeMs, uint64_t>, std::vector<std::pair<TimeMs, uint64_t>>,
                       std::greater<>>
@@ -222,8 +262,6 @@ class Scheduler {
   TimeMs escalated_at_ = 0;
   std::string escalation_reason_;
   bool finished_since_estimate_ = true;
-  std::vector<bool> gpu_busy_;
-  uint64_t next_handle_ = 1;
   uint64_t rng_;
   bool cancelling_ = false;
   std::string run_dir_;
