@@ -7,9 +7,11 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "engine/engine.h"
 #include "fake_executor.h"
 #include "spec/parser.h"
 #include "util/fs.h"
@@ -583,6 +585,59 @@ TEST_F(SchedulerTest, ATaskTooBigForItsClassPoolFailsInsteadOfWaitingForever) {
   EXPECT_EQ(rec.Finished("failed"), std::vector<std::string>{"big"});
   ASSERT_EQ(exec.submitted.size(), 1u);
   EXPECT_EQ(exec.submitted[0].capacity_class, "spot");
+}
+
+
+// ---------------------------------------------------------------- Engine
+
+// Two runs over one pool of one cpu: the higher priority launches first, the
+// capacity is never exceeded across runs, every result reaches its own run and
+// both end with the right status.
+TEST_F(SchedulerTest, EngineSharesOnePoolAmongRunsByPriority) {
+  const char* yaml = R"(name: p
+steps:
+  a: {resources: {cpus: 1}, run: echo a}
+  b: {needs: [a], resources: {cpus: 1}, run: echo b}
+)";
+  spec::Diagnostics d("p.yaml");
+  pipeline_ = spec::ParsePipelineText(yaml, root_ + "/p.yaml", &d);
+  ASSERT_TRUE(pipeline_) << d.Format();
+  EventQueue q(&clock_);
+  exec_ = std::make_unique<FakeExecutor>(&q, Capacity{1, 0, 0}, [](const AttemptSpec& s) {
+    return EnvOf(s, "NIGHTSHIFT_RUN_ID") == "low" && EnvOf(s, "NIGHTSHIFT_STEP") == "b" ? Exit(3) : Ok();
+  });
+  CapacityPool pool(exec_->capacity(), -1, -1);
+  Recorder both;  // one observer for both runs: it sees the pool's whole use
+  auto config = [&](const std::string& id, int priority) {
+    RunConfig cfg;
+    cfg.layout = Layout{root_};
+    cfg.run_id = id;
+    cfg.params = spec::ResolveParams(*pipeline_, {}).value();
+    cfg.path_env = "/usr/bin:/bin";
+    cfg.priority = priority;
+    return cfg;
+  };
+  Scheduler low(*pipeline_, config("low", 0), store_.get(), exec_.get(), &clock_, &q, &both, &pool);
+  Scheduler high(*pipeline_, config("high", 9), store_.get(), exec_.get(), &clock_, &q, &both, &pool);
+  Engine engine(&q);
+  engine.Add(&low);
+  engine.Add(&high);
+  auto results = engine.Run();
+  ASSERT_EQ(results.size(), 2u);
+  ASSERT_TRUE(results[0].ok() && results[1].ok());
+  EXPECT_EQ(results[0].value(), RunStatus::kFailed);  // its b exits 3
+  EXPECT_EQ(results[1].value(), RunStatus::kSucceeded);
+  ASSERT_EQ(exec_->submitted.size(), 4u);
+  // One cpu: the first launch is the high-priority run's.
+  EXPECT_EQ(EnvOf(exec_->submitted[0], "NIGHTSHIFT_RUN_ID"), "high");
+  // Handles are unique across the runs.
+  std::set<uint64_t> ids;
+  for (const auto& s : exec_->submitted) ids.insert(s.id);
+  EXPECT_EQ(ids.size(), 4u);
+  EXPECT_EQ(both.max_running, 1);  // never more than the one cpu, across the runs
+  EXPECT_EQ(pool.free.cpus, 1);     // all returned
+  EXPECT_EQ(both.Finished("failed"), std::vector<std::string>{"b"});
+  EXPECT_EQ(both.Finished("succeeded").size(), 3u);
 }
 
 }  // namespace ns
