@@ -14,6 +14,7 @@
 #include "engine/cost.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/media.h"
 #include "util/hash.h"
 #include "util/strings.h"
 
@@ -47,6 +48,7 @@ struct Scheduler::Task {
   uint64_t handle = 0;
   int64_t pid = 0;  // of the running attempt
   bool spawned = false;  // the running attempt reached its executor (a result will follow)
+  int64_t input_ms = 0;  // milliseconds of video in its input (0: none)
   int slot = -1;    // scratch folder (TMPDIR) of the running attempt
   std::vector<int> gpus;
   TimeMs started_at = 0;
@@ -144,6 +146,7 @@ AttemptRow Scheduler::MakeAttemptRow(const Task& t, const AttemptResult& r, cons
   a.status = status;
   a.started_at = t.started_at;
   a.capacity_class = CapacityClassName(t.cls);
+  a.input_ms = t.input_ms;
   if (status != "running") {
     a.exit_code = r.exit_code;
     a.signal = r.signal;
@@ -456,6 +459,7 @@ Status Scheduler::ExpandStep(size_t si) {
     auto argv = RenderArgv(step, t);
     auto env = argv.ok() ? RenderEnv(step, t) : Result<std::vector<std::pair<std::string, std::string>>>(argv.status());
     if (argv.ok()) t.argv = argv.value();
+    t.input_ms = InputMs(si, t);
     Result<std::string> fp = env.ok() ? Fingerprint(step, t, env.value()) : Result<std::string>(env.status());
     if (!fp.ok()) {
       NS_RETURN_IF_ERROR(FinishTask(t, "failed", fp.status().message()));
@@ -589,6 +593,52 @@ double Scheduler::NextRandom(uint64_t* state) {
   return static_cast<double>((x * 0x2545F4914F6CDD1Dull) >> 11) / 9007199254740992.0;
 }
 
+// The video a task works on: its foreach item when that is a video file, else
+// the video files among the path params its command uses.
+int64_t Scheduler::InputMs(size_t si, const Task& t) {
+  const spec::Step& step = pipeline_.steps[si];
+  std::vector<std::string> files;
+  if (step.foreach.kind != spec::ForeachKind::kNone) {
+    files.push_back(t.item_value);
+  } else {
+    std::set<std::string> names;
+    for (const auto& w : step.run)
+      for (const auto& part : w.parts)
+        if (part.is_ref && part.kind == spec::RefKind::kParam) names.insert(part.text);
+    for (const auto& name : names) {
+      const spec::Param* p = pipeline_.FindParam(name);
+      auto v = config_.params.find(name);
+      if (p && p->type == spec::ParamType::kPath && v != config_.params.end()) files.push_back(v->second.scalar);
+    }
+  }
+  int64_t total = 0;
+  for (const auto& f : files) {
+    auto it = media_ms_cache_.find(f);
+    if (it == media_ms_cache_.end()) {
+      it = media_ms_cache_.emplace(f, config_.media_ms ? config_.media_ms(f) : MediaDurationMs(f)).first;
+    }
+    total += it->second;
+  }
+  return total;
+}
+
+double Scheduler::MsPerInputSecond(size_t si) {
+  auto it = ms_per_input_s_.find(si);
+  if (it != ms_per_input_s_.end()) return it->second;
+  auto rate = store_->MsPerInputSecond(pipeline_.name, pipeline_.steps[si].id);
+  double r = rate.ok() ? rate.value() : 0;
+  ms_per_input_s_[si] = r;
+  return r;
+}
+
+int64_t Scheduler::EstimateTaskMs(const Task& t) {
+  if (t.input_ms > 0) {
+    double rate = MsPerInputSecond(t.step);
+    if (rate > 0) return std::max<int64_t>(1, static_cast<int64_t>(rate * static_cast<double>(t.input_ms) / 1000.0));
+  }
+  return EstimateMs(t.step);
+}
+
 int64_t Scheduler::EstimateMs(size_t si) {
   auto it = estimate_ms_.find(si);
   if (it != estimate_ms_.end()) return it->second;
@@ -603,7 +653,7 @@ void Scheduler::SchedulePreemption(const Task& t) {
   double draw = NextRandom(&market_rng_);
   double when = NextRandom(&market_rng_);
   if (draw >= config_.preempt_rate) return;
-  TimeMs at = t.started_at + static_cast<TimeMs>(when * static_cast<double>(EstimateMs(t.step)));
+  TimeMs at = t.started_at + static_cast<TimeMs>(when * static_cast<double>(EstimateTaskMs(t)));
   preempt_heap_.emplace(at, t.handle);
 }
 
@@ -617,19 +667,25 @@ TimeMs Scheduler::EstimateFinish() {
     const StepState& ss = steps_[si];
     TimeMs start = now;
     for (size_t di : needs_[si]) start = std::max(start, finish[di]);
-    int64_t remaining = 0;
+    int64_t slots = std::max<int64_t>(1, static_cast<int64_t>(cpus / std::max(0.01, step.resources.cpus)));
+    int64_t span = 0;
     if (ss.phase == StepState::Phase::kWaiting) {
       // Not expanded: a foreach's items are not known yet; count one wave.
-      remaining = 1;
+      span = EstimateMs(si);
     } else if (ss.phase == StepState::Phase::kRunning) {
+      // The tasks left, spread over the slots; never less than the longest.
+      int64_t total = 0, longest = 0;
       for (size_t ti : ss.tasks) {
-        const std::string& st = tasks_[ti]->status;
-        remaining += st != "succeeded" && st != "cached" && st != "failed" && st != "cancelled";
+        const Task& t = *tasks_[ti];
+        const std::string& st = t.status;
+        if (st == "succeeded" || st == "cached" || st == "failed" || st == "cancelled") continue;
+        int64_t est = EstimateTaskMs(t);
+        total += est;
+        longest = std::max(longest, est);
       }
+      span = std::max(longest, (total + slots - 1) / slots);
     }
-    int64_t slots = std::max<int64_t>(1, static_cast<int64_t>(cpus / std::max(0.01, step.resources.cpus)));
-    int64_t waves = (remaining + slots - 1) / slots;
-    finish[si] = start + waves * EstimateMs(si);
+    finish[si] = start + span;
     last = std::max(last, finish[si]);
   }
   return last;
@@ -1396,6 +1452,12 @@ Status Scheduler::WriteRunJson(const std::string& status) {
             {"finished_at", ss.finished_at},  {"tasks_total", ss.tasks.size()},
             {"tasks_succeeded", counts[0]},   {"tasks_cached", counts[1]},
             {"tasks_failed", counts[2]},      {"cpu_ms", cpu}, {"message", ss.error}};
+    if (config_.deadline || config_.preempt_rate > 0) {
+      // What the deadline and the spot market planned with.
+      double rate = MsPerInputSecond(si);
+      sj["estimate"] = {{"ms_per_task", EstimateMs(si)},
+                        {"ms_per_input_second", rate > 0 ? json(rate) : json(nullptr)}};
+    }
     std::string s = DumpJson(sj);
     s.pop_back();
     out += std::string(k ? "," : "") + "\n    " + s + ",\"tasks\":[";

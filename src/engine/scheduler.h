@@ -70,6 +70,8 @@ struct RunConfig {
   TimeMs deadline = 0;
   // Among the runs of one engine, a higher priority launches first.
   int priority = 0;
+  // Milliseconds of video in a file (tests replace it); null: MediaDurationMs.
+  std::function<int64_t(const std::string&)> media_ms;
 };
 
 using cost::CapacityClass;
@@ -194,6 +196,11 @@ class Scheduler {
   bool FitsEmpty(const spec::Resources& r, CapacityClass cls) const;
   CapacityClass ClassFor(const Task& t) const;
   int64_t EstimateMs(size_t step_index);
+  // A task's estimated duration: per second of its input video when it has
+  // some and the step has history of that kind, else per task.
+  int64_t EstimateTaskMs(const Task& t);
+  double MsPerInputSecond(size_t step_index);
+  int64_t InputMs(size_t step_index, const Task& t);
   void SchedulePreemption(const Task& t);
   Status FirePreemptions();
   Status ReadPreemptRequests();
@@ -251,6 +258,8 @@ class Scheduler {
       preempt_heap_;
   uint64_t market_rng_ = 1;
   std::map<size_t, int64_t> estimate_ms_;  // step -> estimated duration of a task
+  std::map<size_t, double> ms_per_input_s_;  // step -> run time per second of input video (0: unknown)
+  std::map<std::string, int64_t> media_ms_cache_;  // file -> milliseconds of video
   int64_t preempt_requests_seen_ = 0;       // id of the last preempt_requested event handled
   // Deadline: how the finish estimate moved, and the escalation.
   struct Estimate {

@@ -70,6 +70,11 @@ ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
     R"sql(
 ALTER TABLE attempts ADD COLUMN capacity_class TEXT NOT NULL DEFAULT 'on-demand';
 )sql",
+    // 4: seconds of media (video) the attempt's task had as input; 0: not media.
+    // Durations per second of video estimate tasks of different lengths.
+    R"sql(
+ALTER TABLE attempts ADD COLUMN input_ms INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);
@@ -372,14 +377,14 @@ Status Store::DeleteStep(const std::string& run_id, const std::string& step) {
 Status Store::UpsertAttempt(const AttemptRow& a) {
   Stmt q(Prepare(
       "INSERT INTO attempts(run_id,task_id,attempt,status,exit_code,signal,pid,started_at,"
-      "finished_at,max_rss_kb,cpu_ms,message,capacity_class) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?) "
+      "finished_at,max_rss_kb,cpu_ms,message,capacity_class,input_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
       "ON CONFLICT(run_id,task_id,attempt) DO UPDATE SET status=excluded.status, "
       "exit_code=excluded.exit_code, signal=excluded.signal, pid=excluded.pid, "
       "finished_at=excluded.finished_at, max_rss_kb=excluded.max_rss_kb, cpu_ms=excluded.cpu_ms, "
       "message=excluded.message"));
   q.Bind(a.run_id).Bind(a.task_id).Bind(a.attempt).Bind(a.status).Bind(a.exit_code).Bind(a.signal)
       .Bind(a.pid).Bind(a.started_at).Bind(a.finished_at).Bind(a.max_rss_kb).Bind(a.cpu_ms)
-      .Bind(a.message).Bind(a.capacity_class);
+      .Bind(a.message).Bind(a.capacity_class).Bind(a.input_ms);
   NS_STEP_DONE(q, "save attempt of " + a.task_id);
   return Status::Ok();
 }
@@ -500,6 +505,18 @@ Result<int64_t> Store::MeanSucceededMs(const std::string& pipeline, const std::s
   q.Bind(pipeline).Bind(step).Bind(static_cast<int64_t>(step.size() + 1)).Bind(step + "/");
   if (q.Step() != SQLITE_ROW) return Error("read durations");
   return q.Int(0) > 0 ? q.Int(1) : 0;
+}
+
+Result<double> Store::MsPerInputSecond(const std::string& pipeline, const std::string& step) {
+  Stmt q(Prepare(
+      "SELECT COALESCE(SUM(a.finished_at - a.started_at), 0), COALESCE(SUM(a.input_ms), 0) FROM attempts a "
+      "JOIN runs r ON r.run_id = a.run_id WHERE r.pipeline=? AND a.status='succeeded' AND "
+      "a.finished_at > a.started_at AND a.input_ms > 0 AND (a.task_id=? OR substr(a.task_id,1,?)=?)"));
+  if (!q.ok()) return Error("read durations");
+  q.Bind(pipeline).Bind(step).Bind(static_cast<int64_t>(step.size() + 1)).Bind(step + "/");
+  if (q.Step() != SQLITE_ROW) return Error("read durations");
+  int64_t ms = q.Int(0), input_ms = q.Int(1);
+  return input_ms > 0 ? static_cast<double>(ms) * 1000.0 / static_cast<double>(input_ms) : 0.0;
 }
 
 Result<std::vector<EventRow>> Store::ListEvents(const std::string& run_id, const std::string& kind,

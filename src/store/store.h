@@ -64,6 +64,7 @@ struct AttemptRow {
   int64_t cpu_ms = 0;
   std::string message;
   std::string capacity_class = "on-demand";  // or "spot"
+  int64_t input_ms = 0;  // milliseconds of video its task had as input (0: not video); written, not listed
 };
 
 struct EventRow {
@@ -78,7 +79,7 @@ struct EventRow {
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   enum class Mode {
     kReadWrite,  // creates the file if needed and migrates it to kSchemaVersion
@@ -122,6 +123,10 @@ class Store {
   // Mean duration of the succeeded attempts of `step` in every run of the
   // pipeline named `pipeline`; 0 when it never succeeded.
   Result<int64_t> MeanSucceededMs(const std::string& pipeline, const std::string& step);
+  // Milliseconds of run time per second of input video of the step's
+  // succeeded attempts whose input was video, in every run of the pipeline; 0
+  // when there are none.
+  Result<double> MsPerInputSecond(const std::string& pipeline, const std::string& step);
   // Events of one kind after `after_id`, oldest first.
   Result<std::vector<EventRow>> ListEvents(const std::string& run_id, const std::string& kind,
                                            int64_t after_id);
