@@ -537,8 +537,11 @@ int RunCommand(const RunOptions& o) {
     PrintError("--resume takes one pipeline file; resume the runs of a batch one by one");
     return kExitBadInput;
   }
-  // 2. The root, the store, the executor's capacity.
+  // 2. The root, the store, the executor's capacity. Signals are taken by one
+  // thread from here on: every thread started later (progress, executors)
+  // inherits them blocked.
   Shared sh;
+  SignalForwarder signals(&sh.events);
   int rc = SetUp(o, &sh);
   if (rc != kExitOk) return rc;
   // 3. Every run is checked before any is created.
@@ -553,9 +556,16 @@ int RunCommand(const RunOptions& o) {
     if (batch) PrintError("nothing was run: fix the " + std::string(entries.size() > 1 ? "batch" : "run") + " above");
     return worst;
   }
-  for (auto& p : runs) {
-    rc = Create(o, &sh, &p);
-    if (rc != kExitOk) return rc;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    rc = Create(o, &sh, &runs[i]);
+    if (rc != kExitOk) {
+      // The runs already created never start: say so in the store.
+      for (size_t k = 0; k < i; ++k) {
+        (void)sh.store->UpdateRun(runs[k].cfg.run_id, "failed", sh.clock.Now(),
+                                  "not started: another run of the batch could not be created");
+      }
+      return rc;
+    }
   }
 
   // 4. Run, every run over one executor and one capacity pool.
@@ -574,7 +584,6 @@ int RunCommand(const RunOptions& o) {
     }
     progress.push_back(std::make_unique<Progress>(mode, p.cfg.run_id, order, p.label));
   }
-  SignalForwarder signals(&sh.events);
   std::vector<Result<RunStatus>> results;
   {
     std::unique_ptr<LocalExecutor> local;

@@ -168,6 +168,18 @@ int TaskExecCommand(const std::string& spec_path) {
   AttemptResult r = listener.Wait();
   pthread_kill(signals.native_handle(), SIGUSR1);
   signals.join();
+  // A SIGTERM that reached the step first (scancel signals every process of
+  // the job) may still be pending here: it was an interruption all the same.
+  sigset_t pending;
+  sigemptyset(&pending);
+  if (sigpending(&pending) == 0 && !interrupted) {
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+      if (sigismember(&pending, sig)) {
+        interrupted = sig;
+        break;
+      }
+    }
+  }
   executor.value().reset();  // kills and reaps what the attempt left behind
   (void)RemoveTree(tmp_dir);
   rec.result = r;

@@ -741,7 +741,7 @@ Status Scheduler::ReadPreemptRequests() {
     preempt_requests_seen_ = e.id;
     for (const auto& [handle, ti] : running_) {
       Task& t = *tasks_[ti];
-      if (t.id != e.task_id || tasks_[ti]->pid == 0) continue;
+      if (t.id != e.task_id || !tasks_[ti]->spawned) continue;
       const spec::Step& step = pipeline_.steps[t.step];
       executor_->Preempt(handle, step.spot.notice_ms);
       NS_RETURN_IF_ERROR(Event("preemption_notice", &t,
@@ -970,18 +970,25 @@ int64_t Scheduler::Backoff(const spec::RetryPolicy& p, int attempt) {
   return static_cast<int64_t>(base / 2 + frac * base / 2);
 }
 
+// Gives a running attempt's cpus, memory, gpus (and its class's cpus) back to
+// the pool, which other runs may be waiting on.
+void Scheduler::ReleaseCapacity(Task& t) {
+  const spec::Resources& res = pipeline_.steps[t.step].resources;
+  pool_->free.cpus += res.cpus;
+  pool_->free.memory_bytes += res.memory_bytes;
+  pool_->free.gpus += res.gpus;
+  if (pool_->separate_classes) pool_->class_free_cpus[static_cast<int>(t.cls)] += res.cpus;
+  for (int g : t.gpus) pool_->gpu_busy[static_cast<size_t>(g)] = false;
+  t.gpus.clear();
+}
+
 Status Scheduler::HandleResult(const AttemptResult& r) {
   auto it = running_.find(r.id);
   if (it == running_.end()) return Status::Ok();
   Task& t = *tasks_[it->second];
   running_.erase(it);
   const spec::Step& step = pipeline_.steps[t.step];
-  pool_->free.cpus += step.resources.cpus;
-  pool_->free.memory_bytes += step.resources.memory_bytes;
-  pool_->free.gpus += step.resources.gpus;
-  if (pool_->separate_classes) pool_->class_free_cpus[static_cast<int>(t.cls)] += step.resources.cpus;
-  for (int g : t.gpus) pool_->gpu_busy[static_cast<size_t>(g)] = false;
-  t.gpus.clear();
+  ReleaseCapacity(t);
   if (t.slot >= 0) {
     // The slot's scratch folder is reused: empty it if the attempt left files.
     // Emptied for the next attempt. (Not judged by the folder's mtime: it moves
@@ -1282,15 +1289,24 @@ Status Scheduler::Absorb(const std::deque<AttemptResult>& in, bool cancel_reques
     local_results_.pop_front();
   }
   if (failing_) {
-    for (const auto& r : results) running_.erase(r.id);  // ended; none is waited for
+    for (const auto& r : results) {  // ended; none is waited for
+      auto it = running_.find(r.id);
+      if (it == running_.end()) continue;
+      ReleaseCapacity(*tasks_[it->second]);
+      running_.erase(it);
+    }
     return Status::Ok();
   }
   Status st = Status::Ok();
   if (cancel_requested && !cancelling_) st = CancelEverything();
   if (st.ok() && poll) st = ReadPreemptRequests();
   for (const auto& r : results) {
-    if (st.ok()) st = HandleResult(r);
-    else running_.erase(r.id);  // the engine failed: these ended, none is waited for
+    if (st.ok()) {
+      st = HandleResult(r);
+    } else if (auto it = running_.find(r.id); it != running_.end()) {
+      ReleaseCapacity(*tasks_[it->second]);  // the engine failed: these ended, none is waited for
+      running_.erase(it);
+    }
   }
   NS_RETURN_IF_ERROR(st);
   TimeMs now = clock_->Now();
@@ -1319,9 +1335,20 @@ void Scheduler::Fail(const Status& st) {
   failing_ = true;
   failed_ = st;
   to_spawn_.clear();
-  for (const auto& [handle, ti] : running_) executor_->Cancel(handle);
   local_results_.clear();
   writes_.clear();
+  // Attempts that never reached the executor end here (no result will come);
+  // the others are cancelled and end when their results arrive.
+  for (auto it = running_.begin(); it != running_.end();) {
+    Task& t = *tasks_[it->second];
+    if (t.spawned) {
+      executor_->Cancel(it->first);
+      ++it;
+    } else {
+      ReleaseCapacity(t);
+      it = running_.erase(it);
+    }
+  }
 }
 
 Result<RunStatus> Scheduler::Finish() {

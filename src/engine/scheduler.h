@@ -176,6 +176,7 @@ class Scheduler {
   static bool IsSafeStepName(const std::string& step);
   Status Flush();
   Status HandleResult(const AttemptResult& r);
+  void ReleaseCapacity(Task& t);
   Status FinishTask(Task& t, const std::string& status, const std::string& message);
   Status OnStepDone(size_t step_index);
   Status SaveTask(const Task& t);

@@ -1,6 +1,8 @@
 #include "exec/slurm_executor.h"
 
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <pwd.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
@@ -91,7 +93,7 @@ Result<std::unique_ptr<SlurmExecutor>> SlurmExecutor::Create(ExecutorListener* l
   e->counts_.sinfo++;
   std::map<std::string, SlurmPartition> parts;
   std::map<std::string, std::pair<double, int64_t>> nodes;
-  int max_gpus = 0;
+  int total_gpus = 0;
   for (const auto& line : Split(out.value().out, '\n')) {
     auto f = Split(line, '|');
     if (f.size() < 5) continue;
@@ -103,12 +105,14 @@ Result<std::unique_ptr<SlurmExecutor>> SlurmExecutor::Create(ExecutorListener* l
     p.is_default |= dflt;
     double cpus = std::atof(f[2].c_str());
     int64_t mem = std::atoll(f[3].c_str()) << 20;
+    // Gres: "gpu:2", "gpu:a100:4(S:0-1)", "gpu:2,mps:100", "(null)".
     int gpus = 0;
-    auto g = f[4].find("gpu:");
-    if (g != std::string::npos) {
-      std::string rest = f[4].substr(g + 4);
-      auto colon = rest.rfind(':');  // gpu:TYPE:N or gpu:N
-      gpus = std::atoi((colon == std::string::npos ? rest : rest.substr(colon + 1)).c_str());
+    for (const auto& gres : Split(f[4], ',')) {
+      if (!StartsWith(gres, "gpu:")) continue;
+      std::string g = gres.substr(4);
+      if (auto paren = g.find('('); paren != std::string::npos) g = g.substr(0, paren);
+      auto colon = g.rfind(':');  // gpu:TYPE:N or gpu:N
+      gpus += std::atoi((colon == std::string::npos ? g : g.substr(colon + 1)).c_str());
     }
     if (!p.nodes.count(f[0])) {
       p.nodes.insert(f[0]);
@@ -116,8 +120,8 @@ Result<std::unique_ptr<SlurmExecutor>> SlurmExecutor::Create(ExecutorListener* l
       p.memory_bytes = std::max(p.memory_bytes, mem);
       p.gpus = std::max(p.gpus, gpus);
     }
+    if (!nodes.count(f[0])) total_gpus += gpus;
     nodes[f[0]] = {cpus, mem};
-    max_gpus = std::max(max_gpus, gpus);
   }
   if (parts.empty()) return Status::Unavailable("Slurm reports no partitions (sinfo -N printed nothing)");
   for (const auto& [cls, name] : e->config_.partitions) {
@@ -135,20 +139,26 @@ Result<std::unique_ptr<SlurmExecutor>> SlurmExecutor::Create(ExecutorListener* l
   for (const char* name : {"on-demand", "ondemand"}) {
     if (!pm.count("on-demand") && parts.count(name)) pm["on-demand"] = name;
   }
-  // The engine fits tasks to the largest node (a job runs on one node) and
-  // counts all cpus of the cluster; Slurm queues what does not fit now.
+  // The engine counts all cpus, memory and gpus of the cluster; a task too big
+  // for every node is refused by sbatch with Slurm's reason.
   e->capacity_.cpus = 0;
   e->capacity_.memory_bytes = 0;
   for (const auto& [n, cm] : nodes) {
     e->capacity_.cpus += cm.first;
-    e->capacity_.memory_bytes = std::max(e->capacity_.memory_bytes, cm.second);
+    e->capacity_.memory_bytes += cm.second;
   }
-  e->capacity_.gpus = max_gpus;
+  e->capacity_.gpus = total_gpus;
 
   e->inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   e->wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (e->wake_fd_ < 0) return Status::FromErrno("eventfd", errno);
+  // The monitor never takes the process's signals (they are the engine's:
+  // cancel, preempt requests), whatever the caller has blocked so far.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
   e->monitor_ = std::thread([p = e.get()] { p->MonitorLoop(); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   return e;
 }
 
@@ -190,7 +200,9 @@ std::string SlurmExecutor::JobScript(const SlurmConfig& config, const AttemptSpe
 
 std::vector<std::string> SlurmExecutor::SbatchArgv(const SlurmConfig& config, const AttemptSpec& spec) {
   std::vector<std::string> a = {"sbatch", "--parsable", "--no-requeue", "--job-name=" + JobName(spec)};
-  a.push_back("--output=" + spec.record_prefix + ".slurm");
+  std::string output = spec.record_prefix + ".slurm";
+  for (size_t i = 0; (i = output.find('%', i)) != std::string::npos; i += 2) output.insert(i, "%");
+  a.push_back("--output=" + output);  // sbatch expands %: a literal one is %%
   a.push_back("--chdir=" + DirName(spec.record_prefix));
   a.push_back("--cpus-per-task=" + std::to_string(std::max(1, static_cast<int>(std::ceil(spec.cpus - 1e-9)))));
   int64_t mem = spec.memory_bytes > 0 ? spec.memory_bytes : config.default_memory_bytes;
@@ -247,9 +259,11 @@ void SlurmExecutor::Cancel(uint64_t id) {
     if (it == jobs_.end()) return;
     Job& job = it->second;
     job.intent = Intent::kCancel;
-    if (job.job_id == 0 && !job.adopted) {
-      // Never submitted: it ends here.
-      to_submit_.erase(std::remove(to_submit_.begin(), to_submit_.end(), id), to_submit_.end());
+    auto queued = std::find(to_submit_.begin(), to_submit_.end(), id);
+    if (queued != to_submit_.end()) {
+      // Never given to sbatch: it ends here. (One being submitted right now is
+      // cancelled once sbatch has answered.)
+      to_submit_.erase(queued);
       AttemptResult r;
       r.id = id;
       r.outcome = AttemptOutcome::kCancelled;
@@ -321,15 +335,20 @@ bool SlurmExecutor::Adopt(const AttemptSpec& spec) {
   }
   std::string name = JobName(spec);
   if (!snapshot_) {
+    // A failed squeue is never taken for "no jobs": that would submit again
+    // what still runs. Without an answer the attempt is adopted and found by
+    // name at the monitor's next poll (or called lost after a while).
     auto jobs = ListJobs();
-    snapshot_ = jobs.ok() ? jobs.value() : std::vector<SlurmJobInfo>{};
+    if (jobs.ok()) snapshot_ = jobs.value();
   }
   const SlurmJobInfo* found = nullptr;
-  for (const auto& j : *snapshot_) {
-    if (j.name == name && (!found || j.job_id > found->job_id)) found = &j;
+  if (snapshot_) {
+    for (const auto& j : *snapshot_) {
+      if (j.name == name && (!found || j.job_id > found->job_id)) found = &j;
+    }
   }
   bool has_record = IsRegularFile(spec.record_prefix + ".result");
-  if (!found && !has_record) return false;
+  if (snapshot_ && !found && !has_record) return false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     Job& job = jobs_[spec.id];
@@ -341,6 +360,9 @@ bool SlurmExecutor::Adopt(const AttemptSpec& spec) {
     if (found) {
       job.job_id = found->job_id;
       job.state = found->state;
+      if (!IsLive(job.state)) job.terminal_at = job.submitted_at;
+    } else if (snapshot_) {
+      job.terminal_at = job.submitted_at;  // Slurm has forgotten it: its record says how it ended
     }
     std::string dir = DirName(spec.record_prefix);
     if (inotify_fd_ >= 0 && !watches_.count(dir)) {
@@ -358,9 +380,9 @@ bool SlurmExecutor::Adopt(const AttemptSpec& spec) {
 void SlurmExecutor::Abandon(const AttemptSpec& spec) {
   std::string name = JobName(spec);
   if (!snapshot_) {
-    auto jobs = ListJobs();
-    snapshot_ = jobs.ok() ? jobs.value() : std::vector<SlurmJobInfo>{};
+    if (auto jobs = ListJobs(); jobs.ok()) snapshot_ = jobs.value();
   }
+  if (!snapshot_) return;
   for (const auto& j : *snapshot_) {
     if (j.name != name || !IsLive(j.state)) continue;
     {
@@ -399,10 +421,18 @@ void SlurmExecutor::SubmitQueued() {
       if (job_id <= 0) {
         AttemptResult r;
         r.id = spec.id;
-        r.outcome = AttemptOutcome::kFailed;
-        r.message = "sbatch refused the job: " +
-                    (out.ok() ? OneLine(out.value().err.empty() ? out.value().out : out.value().err)
-                              : out.status().message());
+        if (out.ok() && out.value().exit_code > 0 && !out.value().err.empty() &&
+            out.value().err.find("timed out") == std::string::npos &&
+            out.value().err.find("Unable to contact") == std::string::npos) {
+          // Refused for good (too big, unknown partition or account): say why.
+          r.outcome = AttemptOutcome::kFailed;
+          r.message = "sbatch refused the job: " + OneLine(out.value().err);
+        } else {
+          // The controller did not answer: retried like a lost attempt.
+          r.outcome = AttemptOutcome::kLost;
+          r.message = "sbatch failed: " + (out.ok() ? OneLine(out.value().err + " " + out.value().out)
+                                                    : out.status().message());
+        }
         failed.push_back(r);
         jobs_.erase(it);
       } else {
@@ -501,8 +531,11 @@ bool SlurmExecutor::Decide(uint64_t id, Job& job, int64_t now, std::vector<Attem
     if (!job.record && !ended) return false;
     r.outcome = AttemptOutcome::kPreempted;
     r.message = "preempted (" + where + ")";
-  } else if (job.record && (job.record->interrupted_by == 0 || r.outcome == AttemptOutcome::kTimedOut)) {
-    // The attempt ended on its own (or by its own timeout): the record says how.
+  } else if (job.record && (r.outcome == AttemptOutcome::kTimedOut ||
+                            (job.record->interrupted_by == 0 &&
+                             !(r.outcome == AttemptOutcome::kSignal && (r.signal == SIGTERM || r.signal == SIGKILL))))) {
+    // The attempt ended on its own: the record says how. (Killed by TERM or
+    // KILL it may have been Slurm's doing: Slurm says, below.)
   } else {
     // Interrupted from outside, or ended with no record: Slurm says why.
     if (!ended) return false;  // a record that says "interrupted": wait for Slurm's word
@@ -522,8 +555,8 @@ bool SlurmExecutor::Decide(uint64_t id, Job& job, int64_t now, std::vector<Attem
       r.message = "cancelled in Slurm from outside nightshift (" + where + " CANCELLED, e.g. scancel)";
     } else if (job.record) {
       r.outcome = AttemptOutcome::kSignal;
-      r.message = "interrupted by signal " + std::to_string(job.record->interrupted_by) + " from outside (" +
-                  where + " " + s + ")";
+      int sig = job.record->interrupted_by ? job.record->interrupted_by : r.signal;
+      r.message = "interrupted by signal " + std::to_string(sig) + " from outside (" + where + " " + s + ")";
     } else if (now - job.terminal_at < config_.record_grace_ms) {
       return false;  // the record may still be on its way (shared file systems lag)
     } else {
@@ -546,7 +579,18 @@ void SlurmExecutor::PollSlurm() {
   for (const auto& j : jobs.value()) by_id[j.job_id] = &j;
   int64_t now = SteadyMs();
   std::lock_guard<std::mutex> lock(mu_);
+  std::map<std::string, int64_t> by_name;
+  for (const auto& j : jobs.value()) by_name[j.name] = std::max(by_name[j.name], j.job_id);
   for (auto& [id, job] : jobs_) {
+    if (job.job_id == 0 && job.adopted) {
+      // Adopted while Slurm did not answer: find it by name now.
+      auto named = by_name.find(job.name);
+      if (named != by_name.end()) {
+        job.job_id = named->second;
+      } else if (!job.terminal_at && now - job.submitted_at > 5000) {
+        job.terminal_at = now;
+      }
+    }
     if (job.job_id == 0) continue;
     auto it = by_id.find(job.job_id);
     if (it == by_id.end()) {

@@ -168,6 +168,7 @@ const char* const kReadOnlyShims[] = {
     nullptr,  // 0 -> 1: an empty database has nothing to read
     "CREATE TEMP VIEW runs AS SELECT *, '' AS owner FROM main.runs;",  // 1 -> 2
     "CREATE TEMP VIEW attempts AS SELECT *, 'on-demand' AS capacity_class FROM main.attempts;",  // 2 -> 3
+    "SELECT 1;",  // 3 -> 4: input_ms is only read by the engine (a writer), never by readers
 };
 
 }  // namespace
