@@ -199,6 +199,7 @@ int main(int argc, char** argv) {
   report->add_option("--probe", rep.probe, "probe.json or the probe step's folder");
   report->add_option("--video-link", rep.video_link, "Link to the annotated video (default "
                                                      "../<render folder>/annotated.mp4)");
+  report->add_option("--cost", rep.cost, "What the run cost: the JSON of `nightshift cost RUN --json`");
   report->add_option("--title", rep.title, "Page title")->capture_default_str();
   AddOut(report, &rep.out_dir);
 

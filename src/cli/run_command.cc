@@ -320,6 +320,7 @@ int Check(const RunOptions& o, const std::string& file, const std::vector<std::s
 
   RunConfig& cfg = p->cfg;
   cfg.layout = sh->layout;
+  if (p->catalogue) cfg.catalogue = AbsolutePath(p->catalogue_path);
   cfg.params = resolved.value();
   cfg.path_env = sh->path_env;
   cfg.seed = static_cast<uint64_t>(sh->clock.Now()) ^ static_cast<uint64_t>(::getpid());

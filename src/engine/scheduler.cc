@@ -918,6 +918,8 @@ Result<AttemptSpec> Scheduler::MakeSpec(Task& t) {
   put("TZ", tz ? tz : "UTC");
   put("TMPDIR", tmp_dir);
   put("NIGHTSHIFT_RUN_ID", config_.run_id);
+  put("NIGHTSHIFT_ROOT", L.root);
+  if (!config_.catalogue.empty()) put("NIGHTSHIFT_CATALOGUE", config_.catalogue);
   put("NIGHTSHIFT_STEP", step.id);
   put("NIGHTSHIFT_TASK_ID", t.id);
   put("NIGHTSHIFT_ATTEMPT", std::to_string(t.attempts));

@@ -70,6 +70,9 @@ struct RunConfig {
   TimeMs deadline = 0;
   // Among the runs of one engine, a higher priority launches first.
   int priority = 0;
+  // The instance catalogue the run is billed on ("": none); steps get it as
+  // NIGHTSHIFT_CATALOGUE, so a report step can show the cost so far.
+  std::string catalogue;
   // Milliseconds of video in a file (tests replace it); null: MediaDurationMs.
   std::function<int64_t(const std::string&)> media_ms;
 };

@@ -44,6 +44,69 @@ Result<nlohmann::json> ReadJson(const std::string& path, const std::string& flag
   return j;
 }
 
+double Num(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
+}
+
+std::string Str(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// Money as `nightshift cost` shows it: to the cent from 1 up, to a hundredth of
+// a cent below (a short run costs fractions of a cent).
+std::string Money(double v, const std::string& currency) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, v >= 1 || v == 0 ? "%.2f" : "%.4f", v);
+  return std::string(buf) + (currency.empty() ? "" : " " + currency);
+}
+
+// The cost section: actual against all on-demand and one machine for the
+// whole run, savings, work lost to preemptions, then per step.
+Status CostSection(const nlohmann::json& c, const std::string& path, std::ostringstream& h) {
+  if (!c.is_object() || !c.contains("actual") || !c["actual"].is_number()) {
+    return Status::Invalid(path + ": not the JSON of `nightshift cost RUN --json` (no number \"actual\")");
+  }
+  std::string cur = Str(c, "currency");
+  bool partial = c.value("partial", false) == true;
+  h << "<h2>Cost" << (partial ? " so far" : "") << "</h2>\n<table class=\"kv\">\n";
+  h << "<tr><td>This run</td><td><b>" << Money(Num(c, "actual"), cur) << "</b>"
+    << (partial ? " (steps still running are billed up to now)" : "") << "</td></tr>\n";
+  h << "<tr><td>All on-demand</td><td>" << Money(Num(c, "all_on_demand"), cur) << "</td></tr>\n";
+  h << "<tr><td>One machine for the run</td><td>" << Money(Num(c, "monolithic"), cur) << " ("
+    << HtmlEscape(Str(c, "monolithic_instance")) << ", on-demand, for the run's wall time)</td></tr>\n";
+  h << "<tr><td>Savings</td><td>" << Fixed(Num(c, "savings_percent"), 0) << "%</td></tr>\n";
+  if (Num(c, "lost_ms") > 0) {
+    h << "<tr><td>Lost to preemptions</td><td>" << Fixed(Num(c, "lost_ms") / 1000.0, 1) << " s, "
+      << Money(Num(c, "lost_cost"), cur) << "</td></tr>\n";
+  }
+  h << "</table>\n<table><tr><th>Step</th><th>Attempts</th><th>On spot</th><th>Billed time (s)</th>"
+    << "<th>Instance</th><th>Cost</th></tr>\n";
+  auto steps = c.find("steps");
+  if (steps != c.end() && steps->is_array()) {
+    for (const auto& st : *steps) {
+      if (!st.is_object()) continue;
+      std::string inst;
+      auto it = st.find("instances");
+      if (it != st.end() && it->is_array()) {
+        for (const auto& i : *it)
+          if (i.is_string()) inst += (inst.empty() ? "" : ", ") + i.get<std::string>();
+      }
+      h << "<tr><td>" << HtmlEscape(Str(st, "step")) << "</td><td>" << Fixed(Num(st, "attempts"), 0) << "</td><td>"
+        << Fixed(Num(st, "spot_attempts"), 0) << "</td><td>" << Fixed(Num(st, "duration_ms") / 1000.0, 1)
+        << "</td><td>" << HtmlEscape(inst) << "</td><td>" << Money(Num(st, "cost"), cur) << "</td></tr>\n";
+    }
+  }
+  h << "</table>\n";
+  auto cat = c.find("catalogue");
+  if (cat != c.end() && cat->is_object()) {
+    h << "<p class=\"muted\">Prices: " << HtmlEscape(Str(*cat, "source")) << " (" << HtmlEscape(Str(*cat, "prices_date"))
+      << ").</p>\n";
+  }
+  return Status::Ok();
+}
+
 constexpr char kStyle[] = R"(
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{margin-bottom:.2em} .muted{color:#666} table{border-collapse:collapse;width:100%;margin:1em 0}
@@ -137,6 +200,12 @@ Result<std::string> RunReport(const ReportOptions& o) {
     h << "<tr><td>Annotated video</td><td><a href=\"" << HtmlEscape(link) << "\">" << HtmlEscape(link)
       << "</a></td></tr>\n";
   h << "</table>\n";
+
+  if (!o.cost.empty()) {
+    auto cost = ReadJson(o.cost, "--cost");
+    if (!cost.ok()) return cost.status();
+    NS_RETURN_IF_ERROR(CostSection(*cost, o.cost, h));
+  }
 
   h << "<h2>Teams</h2>\n<div class=\"teams\">\n";
   for (const auto& t : s.value("teams", nlohmann::json::array())) {

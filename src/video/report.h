@@ -20,6 +20,7 @@ struct ReportOptions {
   std::string render;      // optional
   std::string probe;       // optional probe.json or the probe step's folder
   std::string video_link;  // optional override of the link to the annotated video
+  std::string cost;        // optional: the JSON of `nightshift cost RUN --json` (what the run cost)
   std::string title = "Match report";
   std::string out_dir;
 };
