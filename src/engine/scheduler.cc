@@ -31,6 +31,31 @@ const char* RunStatusName(RunStatus s) {
   return "?";
 }
 
+const char* TaskStateName(TaskState s) {
+  switch (s) {
+    case TaskState::kPending: return "pending";
+    case TaskState::kRunning: return "running";
+    case TaskState::kRetrying: return "retrying";
+    case TaskState::kSucceeded: return "succeeded";
+    case TaskState::kCached: return "cached";
+    case TaskState::kFailed: return "failed";
+    case TaskState::kCancelled: return "cancelled";
+  }
+  return "?";
+}
+
+const char* StepStatusName(StepStatus s) {
+  switch (s) {
+    case StepStatus::kWaiting: return "waiting";
+    case StepStatus::kRunning: return "running";
+    case StepStatus::kSucceeded: return "succeeded";
+    case StepStatus::kFailed: return "failed";
+    case StepStatus::kSkipped: return "skipped";
+    case StepStatus::kCancelled: return "cancelled";
+  }
+  return "?";
+}
+
 struct Scheduler::Task {
   size_t index = 0;
   size_t step = 0;
@@ -38,7 +63,7 @@ struct Scheduler::Task {
   std::string key;         // "step" or "step.item": log and staging names
   std::string item;        // folder name of a foreach item; "" otherwise
   std::string item_value;  // ${item}
-  std::string status = "pending";
+  TaskState state = TaskState::kPending;
   std::vector<std::string> argv;
   std::string fingerprint;
   int attempts = 0;  // attempts made so far, earlier runs of a resumed run included
@@ -62,7 +87,7 @@ struct Scheduler::StepState {
   Phase phase = Phase::kWaiting;
   std::vector<size_t> tasks;
   size_t remaining = 0;
-  std::string status = "waiting";  // waiting, running, succeeded, failed, skipped, cancelled
+  StepStatus status = StepStatus::kWaiting;
   std::deque<size_t> ready;
   std::string fingerprint;
   std::string error;  // why the step failed before it had tasks (its foreach could not be listed)
@@ -127,7 +152,7 @@ Status Scheduler::SaveTask(const Task& t) {
   row.task_id = t.id;
   row.step = pipeline_.steps[t.step].id;
   row.item = t.item;
-  row.status = t.status;
+  row.status = TaskStateName(t.state);
   row.fingerprint = t.fingerprint;
   row.attempts = t.attempts;
   row.argv_json = DumpJson(json(t.argv));
@@ -401,7 +426,7 @@ Status Scheduler::ExpandStep(size_t si) {
   const spec::Step& step = pipeline_.steps[si];
   StepState& ss = steps_[si];
   ss.phase = StepState::Phase::kRunning;
-  ss.status = "running";
+  ss.status = StepStatus::kRunning;
   ss.started_at = clock_->Now();
   std::vector<std::pair<std::string, std::string>> items;
   Status expanded = ExpandItems(si, &items);
@@ -462,17 +487,18 @@ Status Scheduler::ExpandStep(size_t si) {
     t.input_ms = InputMs(si, t);
     Result<std::string> fp = env.ok() ? Fingerprint(step, t, env.value()) : Result<std::string>(env.status());
     if (!fp.ok()) {
-      NS_RETURN_IF_ERROR(FinishTask(t, "failed", fp.status().message()));
+      NS_RETURN_IF_ERROR(FinishTask(t, TaskState::kFailed, fp.status().message()));
       continue;
     }
     t.fingerprint = fp.value();
     auto prev = previous_.find(t.id);
     bool reusable = step.cache && prev != previous_.end() &&
-                    (prev->second.first == "succeeded" || prev->second.first == "cached") &&
+                    (prev->second.first == TaskStateName(TaskState::kSucceeded) ||
+                     prev->second.first == TaskStateName(TaskState::kCached)) &&
                     prev->second.second == t.fingerprint && IsDirectory(OutputDirOf(t));
     if (reusable) {
       t.started_at = t.finished_at = clock_->Now();
-      NS_RETURN_IF_ERROR(FinishTask(t, "cached", "output reused: fingerprint unchanged"));
+      NS_RETURN_IF_ERROR(FinishTask(t, TaskState::kCached, "output reused: fingerprint unchanged"));
       continue;
     }
     if (unresolved_running_.count(t.id)) {
@@ -481,7 +507,7 @@ Status Scheduler::ExpandStep(size_t si) {
       if (adopted.value()) continue;
     }
     // No row until it finishes: the attempt row records the launch (intent first).
-    t.status = "pending";
+    t.state = TaskState::kPending;
     ss.ready.push_back(ti);
   }
   if (ss.tasks.empty()) return OnStepDone(si);
@@ -494,30 +520,30 @@ Status Scheduler::OnStepDone(size_t si) {
   ss.phase = StepState::Phase::kDone;
   ss.finished_at = clock_->Now();
   if (!ss.error.empty()) {
-    ss.status = "failed";
-  } else if (ss.status != "skipped" && ss.status != "cancelled") {
+    ss.status = StepStatus::kFailed;
+  } else if (ss.status != StepStatus::kSkipped && ss.status != StepStatus::kCancelled) {
     bool failed = false, cancelled = false;
     Hasher h;
     for (size_t ti : ss.tasks) {
       const Task& t = *tasks_[ti];
-      failed |= t.status == "failed";
-      cancelled |= t.status == "cancelled";
+      failed |= t.state == TaskState::kFailed;
+      cancelled |= t.state == TaskState::kCancelled;
       h.Add(t.id);
       h.Add(t.fingerprint);
     }
     ss.fingerprint = h.HexDigest();
-    ss.status = failed ? "failed" : cancelled ? "cancelled" : "succeeded";
+    ss.status = failed ? StepStatus::kFailed : cancelled ? StepStatus::kCancelled : StepStatus::kSucceeded;
   }
   const spec::Step& step = pipeline_.steps[si];
-  if (ss.status != "skipped" && ss.status != "cancelled") NS_RETURN_IF_ERROR(WriteTaskJson(si));
+  if (ss.status != StepStatus::kSkipped && ss.status != StepStatus::kCancelled) NS_RETURN_IF_ERROR(WriteTaskJson(si));
   RunEvent done{RunEvent::Kind::kStepFinished, step.id};
-  done.status = ss.status;
+  done.status = StepStatusName(ss.status);
   done.total = static_cast<int>(ss.tasks.size());
   done.duration_ms = ss.finished_at - ss.started_at;
   done.message = ss.error;
   observer_->OnEvent(done);
   NS_RETURN_IF_ERROR(Event("step_finished", nullptr,
-                           DumpJson(json{{"step", step.id}, {"status", ss.status}, {"message", ss.error}})));
+                           DumpJson(json{{"step", step.id}, {"status", StepStatusName(ss.status)}, {"message", ss.error}})));
 
   // Wake the steps that were waiting for this one: iteratively, through a
   // queue, so a chain of 30,000 steps that skip or reuse their outputs does not
@@ -535,10 +561,10 @@ Status Scheduler::OnStepDone(size_t si) {
       bool all_done = true, blocked = false;
       for (size_t di : needs_[j]) {
         all_done &= steps_[di].phase == StepState::Phase::kDone;
-        blocked |= steps_[di].phase == StepState::Phase::kDone && steps_[di].status != "succeeded";
+        blocked |= steps_[di].phase == StepState::Phase::kDone && steps_[di].status != StepStatus::kSucceeded;
       }
       if (blocked || (all_done && cancelling_)) {
-        next.status = cancelling_ ? "cancelled" : "skipped";
+        next.status = cancelling_ ? StepStatus::kCancelled : StepStatus::kSkipped;
         next.started_at = clock_->Now();
         st = OnStepDone(j);
       } else if (all_done) {
@@ -677,8 +703,7 @@ TimeMs Scheduler::EstimateFinish() {
       int64_t total = 0, longest = 0;
       for (size_t ti : ss.tasks) {
         const Task& t = *tasks_[ti];
-        const std::string& st = t.status;
-        if (st == "succeeded" || st == "cached" || st == "failed" || st == "cancelled") continue;
+        if (IsFinal(t.state)) continue;
         int64_t est = EstimateTaskMs(t);
         total += est;
         longest = std::max(longest, est);
@@ -779,7 +804,7 @@ Status Scheduler::LaunchReady() {
                       ", on-demand " +
                       FormatDouble(pool_->class_cpus[static_cast<int>(CapacityClass::kOnDemand)]) + ")"
                               : "";
-        NS_RETURN_IF_ERROR(FinishTask(*tasks_[ti], "failed",
+        NS_RETURN_IF_ERROR(FinishTask(*tasks_[ti], TaskState::kFailed,
                                       "asks for more than the executor has (cpus " +
                                           FormatDouble(res.cpus) + " of " + FormatDouble(cap.cpus) + pools +
                                           ", gpus " + std::to_string(res.gpus) + " of " +
@@ -797,7 +822,7 @@ Status Scheduler::LaunchReady() {
       t.session_attempts += 1;
       t.started_at = clock_->Now();
       t.finished_at = 0;
-      t.status = "running";
+      t.state = TaskState::kRunning;
       t.pid = 0;  // until this attempt's spawn succeeds
       t.spawned = false;
       t.handle = pool_->next_handle++;
@@ -1021,8 +1046,8 @@ Status Scheduler::HandleResult(const AttemptResult& r) {
   t.history.push_back(a);
   NS_RETURN_IF_ERROR(SaveAttempt(a));
 
-  if (outcome == AttemptOutcome::kSucceeded) return FinishTask(t, "succeeded", "");
-  if (outcome == AttemptOutcome::kCancelled || cancelling_) return FinishTask(t, "cancelled", message);
+  if (outcome == AttemptOutcome::kSucceeded) return FinishTask(t, TaskState::kSucceeded, "");
+  if (outcome == AttemptOutcome::kCancelled || cancelling_) return FinishTask(t, TaskState::kCancelled, message);
   if (outcome == AttemptOutcome::kPreempted) {
     // Not the step's fault: no retry budget is spent, the checkpoint stays, and
     // the task goes back to the front of its queue at once (on-demand once it
@@ -1030,7 +1055,7 @@ Status Scheduler::HandleResult(const AttemptResult& r) {
     t.session_attempts -= 1;
     t.interruptions += 1;
     bool moved = step.spot.enabled && t.interruptions >= step.spot.max_interruptions;
-    t.status = "pending";
+    t.state = TaskState::kPending;
     t.message = "preempted (" + std::to_string(t.interruptions) + " of " +
                 std::to_string(step.spot.max_interruptions) + " interruptions)" +
                 (moved ? "; runs on on-demand capacity now" : "");
@@ -1052,27 +1077,27 @@ Status Scheduler::HandleResult(const AttemptResult& r) {
   }
   if ((step.retry.on & cls) && t.session_attempts < step.retry.max_attempts) {
     int64_t delay = Backoff(step.retry, t.session_attempts);
-    t.status = "retrying";
+    t.state = TaskState::kRetrying;
     t.message = message + "; retry in " + FormatDurationMs(delay);
     NS_RETURN_IF_ERROR(SaveTask(t));
     retry_heap_.emplace(clock_->Now() + delay, t.index);
-    RunEvent e{RunEvent::Kind::kTaskFinished, step.id, t.id, t.item, t.attempts, "retrying", t.message};
+    RunEvent e{RunEvent::Kind::kTaskFinished, step.id, t.id, t.item, t.attempts, TaskStateName(t.state), t.message};
     e.duration_ms = a.finished_at - a.started_at;
     observer_->OnEvent(e);
     return Status::Ok();
   }
-  return FinishTask(t, "failed", message);
+  return FinishTask(t, TaskState::kFailed, message);
 }
 
-Status Scheduler::FinishTask(Task& t, const std::string& status, const std::string& message) {
+Status Scheduler::FinishTask(Task& t, TaskState state, const std::string& message) {
   finished_since_estimate_ = true;
-  t.status = status;
+  t.state = state;
   t.message = message;
   t.finished_at = clock_->Now();
   if (!t.started_at) t.started_at = t.finished_at;
   NS_RETURN_IF_ERROR(SaveTask(t));
   const spec::Step& step = pipeline_.steps[t.step];
-  RunEvent e{RunEvent::Kind::kTaskFinished, step.id, t.id, t.item, t.attempts, status, message};
+  RunEvent e{RunEvent::Kind::kTaskFinished, step.id, t.id, t.item, t.attempts, TaskStateName(state), message};
   e.duration_ms = t.finished_at - t.started_at;
   observer_->OnEvent(e);
   StepState& ss = steps_[t.step];
@@ -1088,13 +1113,13 @@ Status Scheduler::CancelEverything() {
     while (!ss.ready.empty()) {
       size_t ti = ss.ready.front();
       ss.ready.pop_front();
-      NS_RETURN_IF_ERROR(FinishTask(*tasks_[ti], "cancelled", "the run was cancelled"));
+      NS_RETURN_IF_ERROR(FinishTask(*tasks_[ti], TaskState::kCancelled, "the run was cancelled"));
     }
   }
   while (!retry_heap_.empty()) {
     size_t ti = retry_heap_.top().second;
     retry_heap_.pop();
-    NS_RETURN_IF_ERROR(FinishTask(*tasks_[ti], "cancelled", "the run was cancelled"));
+    NS_RETURN_IF_ERROR(FinishTask(*tasks_[ti], TaskState::kCancelled, "the run was cancelled"));
   }
   return Status::Ok();
 }
@@ -1131,7 +1156,7 @@ Result<bool> Scheduler::AdoptRunning(Task& t) {
   t.session_attempts += 1;
   t.started_at = row.started_at;
   t.finished_at = 0;
-  t.status = "running";
+  t.state = TaskState::kRunning;
   t.pid = row.pid;
   t.spawned = true;
   running_[t.handle] = t.index;
@@ -1315,7 +1340,7 @@ Status Scheduler::Absorb(const std::deque<AttemptResult>& in, bool cancel_reques
   while (!retry_heap_.empty() && retry_heap_.top().first <= now) {
     size_t ti = retry_heap_.top().second;
     retry_heap_.pop();
-    tasks_[ti]->status = "pending";
+    tasks_[ti]->state = TaskState::kPending;
     steps_[tasks_[ti]->step].ready.push_back(ti);
   }
   NS_RETURN_IF_ERROR(FirePreemptions());
@@ -1363,12 +1388,12 @@ Result<RunStatus> Scheduler::Finish() {
   for (size_t si : pipeline_.topo_order) {
     if (steps_[si].phase != StepState::Phase::kDone) {
       steps_[si].phase = StepState::Phase::kDone;
-      steps_[si].status = cancelling_ ? "cancelled" : "skipped";
+      steps_[si].status = cancelling_ ? StepStatus::kCancelled : StepStatus::kSkipped;
     }
   }
   RunStatus result = RunStatus::kSucceeded;
   for (const auto& ss : steps_) {
-    if (ss.status != "succeeded") result = RunStatus::kFailed;
+    if (ss.status != StepStatus::kSucceeded) result = RunStatus::kFailed;
   }
   if (cancelling_) result = RunStatus::kCancelled;
   NS_RETURN_IF_ERROR(ResolveUnadopted());
@@ -1401,7 +1426,7 @@ std::string Scheduler::TaskJson(const Task& t) const {
                             {"capacity_class", a.capacity_class}, {"message", a.message}});
   }
   return DumpJson(json{{"task_id", t.id},         {"item", t.item},
-              {"status", t.status},      {"cached", t.status == "cached"},
+              {"status", TaskStateName(t.state)}, {"cached", t.state == TaskState::kCached},
               {"fingerprint", t.fingerprint}, {"argv", t.argv},
               {"started_at", t.started_at}, {"finished_at", t.finished_at},
               {"attempts", attempts},    {"interruptions", t.interruptions},
@@ -1413,7 +1438,7 @@ Status Scheduler::WriteTaskJson(size_t si) {
   const StepState& ss = steps_[si];
   std::string dir = config_.layout.StepDir(config_.run_id, step.id);
   NS_RETURN_IF_ERROR(MakeDirs(dir));
-  std::string out = "{\"step\":" + DumpJson(json(step.id)) + ",\"status\":" + DumpJson(json(ss.status)) +
+  std::string out = "{\"step\":" + DumpJson(json(step.id)) + ",\"status\":" + DumpJson(json(StepStatusName(ss.status))) +
                     ",\"fingerprint\":" + DumpJson(json(ss.fingerprint)) +
                     ",\"resources\":" +
                     DumpJson(json{{"cpus", step.resources.cpus}, {"memory_bytes", step.resources.memory_bytes},
@@ -1473,10 +1498,10 @@ Status Scheduler::WriteRunJson(const std::string& status) {
     TimeMs cpu = 0;
     for (size_t ti : ss.tasks) {
       const Task& t = *tasks_[ti];
-      counts[t.status == "succeeded" ? 0 : t.status == "cached" ? 1 : t.status == "failed" ? 2 : 3]++;
+      counts[t.state == TaskState::kSucceeded ? 0 : t.state == TaskState::kCached ? 1 : t.state == TaskState::kFailed ? 2 : 3]++;
       for (const auto& a : t.history) cpu += a.cpu_ms;
     }
-    json sj{{"step", pipeline_.steps[si].id}, {"status", ss.status},
+    json sj{{"step", pipeline_.steps[si].id}, {"status", StepStatusName(ss.status)},
             {"fingerprint", ss.fingerprint},  {"started_at", ss.started_at},
             {"finished_at", ss.finished_at},  {"tasks_total", ss.tasks.size()},
             {"tasks_succeeded", counts[0]},   {"tasks_cached", counts[1]},

@@ -36,6 +36,17 @@ namespace ns {
 enum class RunStatus { kSucceeded, kFailed, kCancelled };
 const char* RunStatusName(RunStatus s);
 
+// Where a task stands. The names are what the store, run.json and _task.json say.
+enum class TaskState { kPending, kRunning, kRetrying, kSucceeded, kCached, kFailed, kCancelled };
+const char* TaskStateName(TaskState s);
+// Done: nothing more will run for it.
+inline bool IsFinal(TaskState s) {
+  return s == TaskState::kSucceeded || s == TaskState::kCached || s == TaskState::kFailed ||
+         s == TaskState::kCancelled;
+}
+enum class StepStatus { kWaiting, kRunning, kSucceeded, kFailed, kSkipped, kCancelled };
+const char* StepStatusName(StepStatus s);
+
 struct RunConfig {
   Layout layout;
   std::string run_id;
@@ -180,7 +191,7 @@ class Scheduler {
   Status Flush();
   Status HandleResult(const AttemptResult& r);
   void ReleaseCapacity(Task& t);
-  Status FinishTask(Task& t, const std::string& status, const std::string& message);
+  Status FinishTask(Task& t, TaskState state, const std::string& message);
   Status OnStepDone(size_t step_index);
   Status SaveTask(const Task& t);
   // One attempt as the store, run.json and _task.json record it; "running" is
