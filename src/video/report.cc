@@ -57,6 +57,7 @@ std::string Str(const nlohmann::json& j, const char* key) {
 // Money as `nightshift cost` shows it: to the cent from 1 up, to a hundredth of
 // a cent below (a short run costs fractions of a cent).
 std::string Money(double v, const std::string& currency) {
+  if (v > 0 && v < 0.00005) return "< 0.0001" + (currency.empty() ? "" : " " + currency);
   char buf[64];
   std::snprintf(buf, sizeof buf, v >= 1 || v == 0 ? "%.2f" : "%.4f", v);
   return std::string(buf) + (currency.empty() ? "" : " " + currency);
