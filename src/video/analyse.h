@@ -35,10 +35,7 @@ struct AnalyseOptions {
   std::string team_class = "person";  // tracks of other classes (the ball) get no team
   int samples = 12;
   int threads = 1;
-  // Seek past at least this many frames to the next sample; 0: decode all (the
-  // default: on vtest.avi the seeking path picked different frames than a full
-  // decode, and different ones from run to run under load; see docs/video.md).
-  int seek_gap = 0;
+  int seek_gap = 50;        // seek past at least this many frames to the next sample; 0: decode all
   std::string out_dir;
 };
 

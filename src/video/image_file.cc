@@ -1,3 +1,4 @@
+#include <cstring>
 #include "video/image_file.h"
 
 extern "C" {
@@ -60,15 +61,26 @@ Status WriteImage(const std::string& path, const cv::Mat& bgr) {
   frame->height = bgr.rows;
   rc = av_frame_get_buffer(frame, 0);
   if (rc < 0) return AvStatus(rc, "cannot allocate an image", path);
+  // The encoder codes whole 8x8 blocks: pixels past an odd width or height are
+  // read from the buffer's padding, which is not initialised. Zero it, or the
+  // same image gives different bytes (and edge pixels) from run to run.
+  for (AVBufferRef* b : frame->buf) {
+    if (b) std::memset(b->data, 0, b->size);
+  }
   if (jpeg) frame->quality = ctx->global_quality;
   sws = sws_getContext(bgr.cols, bgr.rows, AV_PIX_FMT_BGR24, bgr.cols, bgr.rows, fmt,
                        SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nullptr, nullptr, nullptr);
   if (!sws) return Status::Internal(path + ": cannot convert a " + std::to_string(bgr.cols) + "x" +
                                     std::to_string(bgr.rows) + " image for the encoder");
-  cv::Mat src = bgr.isContinuous() ? bgr : bgr.clone();
+  // The scaler reads a little past the last column and row for odd sizes
+  // (chroma of the last pixel pair) and in SIMD steps: give it replicated edge
+  // pixels to read, not whatever follows the image in memory, or the same image
+  // encodes to different bytes from run to run.
+  cv::Mat src;
+  cv::copyMakeBorder(bgr, src, 0, 2, 0, 32, cv::BORDER_REPLICATE);
   const uint8_t* planes[4] = {src.data, nullptr, nullptr, nullptr};
   int strides[4] = {static_cast<int>(src.step[0]), 0, 0, 0};
-  sws_scale(sws, planes, strides, 0, src.rows, frame->data, frame->linesize);
+  sws_scale(sws, planes, strides, 0, bgr.rows, frame->data, frame->linesize);
   frame->pts = 0;
 
   rc = avcodec_send_frame(ctx, frame);
