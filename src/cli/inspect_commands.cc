@@ -476,7 +476,14 @@ int CancelCommand(const InspectOptions& o) {
     case EngineState::kAlive:
       break;
   }
-  Status sent = SignalIdentity(owner, SIGTERM);
+  // The request names the run (an engine may drive several: a batch); SIGUSR2
+  // makes the engine read it, as for `nightshift preempt`.
+  Status asked = store->AppendEvent({0, run->run_id, NowMs(), "cancel_requested", "", 0, ""});
+  if (!asked.ok()) {
+    PrintError("cannot cancel run " + run->run_id + ": " + asked.message());
+    return kExitEngine;
+  }
+  Status sent = SignalIdentity(owner, SIGUSR2);
   if (sent.code() == StatusCode::kNotFound) return MarkEngineGone(store.get(), *run);  // just exited
   if (!sent.ok()) {
     PrintError("cannot cancel run " + run->run_id + ": " + sent.message());

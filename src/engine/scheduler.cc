@@ -759,6 +759,17 @@ Status Scheduler::FirePreemptions() {
   return Status::Ok();
 }
 
+// `nightshift cancel RUN` names this run: cancel it, and only it (the engine
+// may drive others).
+Status Scheduler::ReadCancelRequests() {
+  auto requests = store_->ListEvents(config_.run_id, "cancel_requested", cancel_requests_seen_);
+  if (!requests.ok()) return requests.status();
+  if (requests.value().empty()) return Status::Ok();
+  cancel_requests_seen_ = requests.value().back().id;
+  if (cancelling_) return Status::Ok();
+  return CancelEverything();
+}
+
 Status Scheduler::ReadPreemptRequests() {
   auto requests = store_->ListEvents(config_.run_id, "preempt_requested", preempt_requests_seen_);
   if (!requests.ok()) return requests.status();
@@ -1274,9 +1285,12 @@ Status Scheduler::Start() {
   if (config_.remote) NS_RETURN_IF_ERROR(MakeDirs(run_dir_ + "/_jobs"));
   NS_RETURN_IF_ERROR(MakeDirs(L.StagingDir(config_.run_id)));
   NS_RETURN_IF_ERROR(PrepareParamEnv());
-  // Preemption requests made to an earlier engine of this run are history.
+  // Preemption and cancel requests made to an earlier engine of this run are history.
   if (auto old = store_->ListEvents(config_.run_id, "preempt_requested", 0); old.ok() && !old.value().empty()) {
     preempt_requests_seen_ = old.value().back().id;
+  }
+  if (auto old = store_->ListEvents(config_.run_id, "cancel_requested", 0); old.ok() && !old.value().empty()) {
+    cancel_requests_seen_ = old.value().back().id;
   }
   NS_RETURN_IF_ERROR(WriteRunJson("running"));
   for (size_t si : pipeline_.topo_order) {
@@ -1326,6 +1340,7 @@ Status Scheduler::Absorb(const std::deque<AttemptResult>& in, bool cancel_reques
   }
   Status st = Status::Ok();
   if (cancel_requested && !cancelling_) st = CancelEverything();
+  if (st.ok() && poll) st = ReadCancelRequests();
   if (st.ok() && poll) st = ReadPreemptRequests();
   for (const auto& r : results) {
     if (st.ok()) {

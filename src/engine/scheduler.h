@@ -219,6 +219,7 @@ class Scheduler {
   void SchedulePreemption(const Task& t);
   Status FirePreemptions();
   Status ReadPreemptRequests();
+  Status ReadCancelRequests();
   double NextRandom(uint64_t* state);
   // The critical-path estimate of when the run finishes: per step, its tasks
   // not yet finished in waves of what fits the executor, times the step's
@@ -276,6 +277,7 @@ class Scheduler {
   std::map<size_t, double> ms_per_input_s_;  // step -> run time per second of input video (0: unknown)
   std::map<std::string, int64_t> media_ms_cache_;  // file -> milliseconds of video
   int64_t preempt_requests_seen_ = 0;       // id of the last preempt_requested event handled
+  int64_t cancel_requests_seen_ = 0;        // id of the last cancel_requested event handled
   // Deadline: how the finish estimate moved, and the escalation.
   struct Estimate {
     TimeMs at;

@@ -56,6 +56,26 @@ assert_contains "$out" "missing.yaml"
 assert_contains "$out" "nothing was run"
 [[ ! -d root3/runs ]] || [[ -z "$(ls root3/runs)" ]] || fail "a run folder was created: $(ls root3/runs)"
 
+# `nightshift cancel RUN` cancels that run of a batch, not the others.
+cat > slow.yaml <<'YAML'
+name: slow
+steps:
+  wait:
+    resources: {cpus: 1}
+    run: sleep 30
+YAML
+sed 's/^name: slow/name: steady/; s/sleep 30/sleep 2/' slow.yaml > steady.yaml
+ns run slow.yaml steady.yaml --root root5 --cpus 2 --plain > batch5.log 2>&1 &
+engine=$!
+wait_for 20 bash -c "[[ \$(sqlite3 root5/nightshift.db \"select count(*) from attempts where status='running'\" 2>/dev/null) == 2 ]]"
+capture ns cancel "$(run_of 5 slow)" --root root5
+assert_eq "$rc" 0 "cancel one run of a batch: $out"
+set +e; wait $engine; rc=$?; set -e
+assert_eq "$rc" 130 "the batch exit code with one run cancelled: $(cat batch5.log)"
+assert_eq "$(sqlite3 root5/nightshift.db "select status from runs where pipeline='slow'")" "cancelled"
+assert_eq "$(sqlite3 root5/nightshift.db "select status from runs where pipeline='steady'")" "succeeded" \
+  "the other run of the batch went on: $(cat batch5.log)"
+
 # The exit code is the worst run's.
 cat > fail.yaml <<'YAML'
 name: fails
