@@ -526,7 +526,7 @@ bool SlurmExecutor::Decide(uint64_t id, Job& job, int64_t now, std::vector<Attem
   if (job.intent == Intent::kCancel) {
     if (!job.record && !ended) return false;
     r.outcome = AttemptOutcome::kCancelled;
-    r.message = "cancelled";
+    r.message = StartsWith(s, "UNKNOWN") ? "cancelled; Slurm did not confirm (" + where + " " + s + ")" : "cancelled";
   } else if (job.intent == Intent::kPreempt) {
     if (!job.record && !ended) return false;
     r.outcome = AttemptOutcome::kPreempted;
@@ -574,7 +574,22 @@ bool SlurmExecutor::Decide(uint64_t id, Job& job, int64_t now, std::vector<Attem
 
 void SlurmExecutor::PollSlurm() {
   auto jobs = ListJobs();
-  if (!jobs.ok()) return;  // the controller is busy or restarting: ask again next time
+  if (!jobs.ok()) {
+    // The controller is busy or restarting: ask again next time. Jobs being
+    // cancelled do not wait for it for ever (a Ctrl-C must end): after a
+    // minute without an answer they are taken as ended.
+    if (++squeue_failures_ * config_.poll_ms < 60000) return;
+    int64_t now = SteadyMs();
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, job] : jobs_) {
+      if (job.intent == Intent::kCancel && !job.terminal_at) {
+        job.terminal_at = now;
+        job.state = "UNKNOWN (squeue failed for a minute: " + OneLine(jobs.status().message()) + ")";
+      }
+    }
+    return;
+  }
+  squeue_failures_ = 0;
   std::map<int64_t, const SlurmJobInfo*> by_id;
   for (const auto& j : jobs.value()) by_id[j.job_id] = &j;
   int64_t now = SteadyMs();

@@ -143,6 +143,7 @@ class SlurmExecutor : public Executor {
   Counts counts_;                          // GUARDED_BY(mu_)
   // Jobs Slurm knew when the first Adopt asked (a restarted engine's view).
   std::optional<std::vector<SlurmJobInfo>> snapshot_;  // Adopt's thread
+  int64_t squeue_failures_ = 0;  // consecutive failed polls (monitor thread)
   std::thread monitor_;
 };
 
