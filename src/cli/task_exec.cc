@@ -138,7 +138,8 @@ int TaskExecCommand(const std::string& spec_path) {
     rec.result.outcome = AttemptOutcome::kFailed;
     rec.result.message = "nightshift task-exec on " + rec.node + ": " + executor.status().message();
     (void)RemoveTree(tmp_dir);
-    return WriteRecord(prefix, rec) == kExitOk ? kExitEngine : kExitEngine;
+    (void)WriteRecord(prefix, rec);
+    return kExitEngine;
   }
   spec.id = 1;
   auto pid = executor.value()->Submit(spec);

@@ -641,7 +641,7 @@ int64_t Scheduler::InputMs(size_t si, const Task& t) {
   for (const auto& f : files) {
     auto it = media_ms_cache_.find(f);
     if (it == media_ms_cache_.end()) {
-      it = media_ms_cache_.emplace(f, config_.media_ms ? config_.media_ms(f) : MediaDurationMs(f)).first;
+      it = media_ms_cache_.emplace(f, MediaDurationMs(f)).first;
     }
     total += it->second;
   }
@@ -912,6 +912,10 @@ Result<int64_t> Scheduler::Spawn(Task& t) {
   return executor_->Submit(spec.value());
 }
 
+std::string Scheduler::AttemptUid(const std::string& task_id, int attempt) const {
+  return config_.run_id + "/" + task_id + "/" + std::to_string(attempt);
+}
+
 std::string Scheduler::RecordPrefix(const std::string& key, int attempt) const {
   return run_dir_ + "/_jobs/" + key + "." + std::to_string(attempt);
 }
@@ -928,7 +932,7 @@ Result<AttemptSpec> Scheduler::MakeSpec(Task& t) {
 
   AttemptSpec spec;
   spec.id = t.handle;
-  spec.uid = config_.run_id + "/" + t.id + "/" + std::to_string(t.attempts);
+  spec.uid = AttemptUid(t.id, t.attempts);
   spec.argv = t.argv;
   spec.cwd = out_dir;
   spec.stdout_path = L.LogPath(config_.run_id, t.key, t.attempts, "out");
@@ -1192,7 +1196,7 @@ Status Scheduler::ResolveUnadopted() {
     lost.message = "the engine stopped while this attempt ran; its task was not run again";
     NS_RETURN_IF_ERROR(SaveAttempt(lost));
     AttemptSpec spec;
-    spec.uid = config_.run_id + "/" + task_id + "/" + std::to_string(lost.attempt);
+    spec.uid = AttemptUid(task_id, lost.attempt);
     spec.record_prefix = RecordPrefix(ka.first, lost.attempt);
     executor_->Abandon(spec);
   }

@@ -10,8 +10,9 @@
 //
 // It never forks, sleeps or reads the wall clock itself: the Executor, the
 // Clock and the EventQueue come through the constructor (all borrowed; they
-// must outlive the Scheduler). Run() is called once, from one thread; the only
-// cross-thread entry is EventQueue::RequestCancel().
+// must outlive the Scheduler). Run() (or an Engine driving Start, Absorb,
+// Launch and Finish) is called from one thread; the only cross-thread entries
+// are the EventQueue's RequestCancel and RequestPoll.
 #pragma once
 
 #include <deque>
@@ -84,8 +85,6 @@ struct RunConfig {
   // The instance catalogue the run is billed on ("": none); steps get it as
   // NIGHTSHIFT_CATALOGUE, so a report step can show the cost so far.
   std::string catalogue;
-  // Milliseconds of video in a file (tests replace it); null: MediaDurationMs.
-  std::function<int64_t(const std::string&)> media_ms;
 };
 
 using cost::CapacityClass;
@@ -185,6 +184,8 @@ class Scheduler {
   Result<bool> AdoptRunning(Task& t);
   Status ResolveUnadopted();
   std::string RecordPrefix(const std::string& key, int attempt) const;
+  // "<run>/<task>/<attempt>": unique across runs and attempts.
+  std::string AttemptUid(const std::string& task_id, int attempt) const;
   Status PrepareParamEnv();
   Status LoadPrevious();
   static bool IsSafeStepName(const std::string& step);

@@ -181,13 +181,9 @@ double SlurmExecutor::ClassCpus(const std::string& cls) const {
   return 0;
 }
 
-SlurmExecutor::Counts SlurmExecutor::counts() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return counts_;
-}
-
 std::vector<std::pair<std::string, int64_t>> SlurmExecutor::Stats() const {
-  Counts c = counts();
+  std::lock_guard<std::mutex> lock(mu_);
+  const Counts& c = counts_;
   return {{"sbatch", c.sbatch}, {"squeue", c.squeue}, {"scancel", c.scancel}, {"sinfo", c.sinfo}};
 }
 

@@ -67,18 +67,13 @@ class SlurmExecutor : public Executor {
   Capacity capacity() const override { return capacity_; }
   // Cpus of the partition of `capacity_class` (all its nodes).
   double ClassCpus(const std::string& capacity_class) const;
-  const std::vector<SlurmPartition>& partitions() const { return partitions_; }
   Result<int64_t> Submit(const AttemptSpec& spec) override;
   void Cancel(uint64_t id) override;
   void Preempt(uint64_t id, int64_t notice_ms) override;
   bool Adopt(const AttemptSpec& spec) override;
   void Abandon(const AttemptSpec& spec) override;
 
-  // How many times each Slurm command ran (for the benchmark and tests).
-  struct Counts {
-    int64_t sbatch = 0, squeue = 0, scancel = 0, sinfo = 0;
-  };
-  Counts counts() const;
+  // How many times each Slurm command ran: sbatch, squeue, scancel, sinfo.
   std::vector<std::pair<std::string, int64_t>> Stats() const override;
 
   // The job name of an attempt: "ns/" + its uid (run/step[/item]/attempt).
@@ -89,6 +84,9 @@ class SlurmExecutor : public Executor {
 
  private:
   enum class Intent { kNone, kCancel, kPreempt };
+  struct Counts {
+    int64_t sbatch = 0, squeue = 0, scancel = 0, sinfo = 0;
+  };
   struct Job {
     AttemptSpec spec;
     std::string name;
