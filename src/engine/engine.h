@@ -11,8 +11,13 @@
 // of a single run is unchanged). A run that fails (its store or folder became
 // unusable) has its attempts cancelled and ends alone; the others go on.
 //
-// Not thread-safe: Add and Run from one thread; the borrowed EventQueue's
-// RequestCancel is the cross-thread entry.
+// Run() ends when every added run has ended. Serve(host) keeps going for a
+// host (the server): each round the host may Add runs (jobs it leased), is told
+// of each run that ends, and says when to stop; the EventQueue's RequestWake is
+// how an arrival wakes it.
+//
+// Not thread-safe: Add, Run and Serve from one thread (Add also from the
+// host's Refill); the borrowed EventQueue is the cross-thread entry.
 #pragma once
 
 #include <memory>
@@ -24,16 +29,43 @@ namespace ns {
 
 class Engine {
  public:
+  // What drives a long-lived engine. Called on the engine's thread.
+  class Host {
+   public:
+    virtual ~Host() = default;
+    // Each round, before launching: may Add runs.
+    virtual void Refill(Engine* engine) = 0;
+    // `run` ended (Finish returned `result`); the engine forgets it after this.
+    virtual void Finished(Scheduler* run, const Result<RunStatus>& result) = 0;
+    // False: end once no run is left.
+    virtual bool Serving() = 0;
+    // When the host wants a round even if nothing happens (kForever: never).
+    virtual TimeMs NextWake() = 0;
+  };
+
   explicit Engine(EventQueue* events) : events_(events) {}
 
-  // `run` must have been built with this engine's pool() and outlive Run.
-  void Add(Scheduler* run) { runs_.push_back(run); }
+  // `run` must have been built with the same pool as the others and outlive
+  // its end. Added during Serve, it starts in the round it was added.
+  void Add(Scheduler* run) { runs_.push_back({run}); }
   // Runs every added run to its end; the results are in the order of Add.
   std::vector<Result<RunStatus>> Run();
+  // Serves `host` until it stops serving and every run has ended.
+  void Serve(Host* host);
+  // Runs added and not yet ended.
+  size_t active() const;
 
  private:
+  struct Entry {
+    Scheduler* run;
+    bool started = false;
+    bool finished = false;
+    Result<RunStatus> result = Result<RunStatus>(RunStatus::kFailed);
+  };
+  void Loop(Host* host);
+
   EventQueue* events_;
-  std::vector<Scheduler*> runs_;
+  std::vector<Entry> runs_;
 };
 
 }  // namespace ns

@@ -38,10 +38,19 @@ bool EventQueue::TakePoll() {
   return p;
 }
 
+void EventQueue::RequestWake() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    wake_ = true;
+  }
+  cv_.notify_all();
+}
+
 std::deque<AttemptResult> EventQueue::Wait(TimeMs deadline) {
   std::unique_lock<std::mutex> lock(mu_);
-  if (results_.empty() && !(cancel_ && !cancel_seen_) && !poll_) clock_->WaitUntil(lock, cv_, deadline);
+  if (results_.empty() && !(cancel_ && !cancel_seen_) && !poll_ && !wake_) clock_->WaitUntil(lock, cv_, deadline);
   if (cancel_) cancel_seen_ = true;
+  wake_ = false;
   std::deque<AttemptResult> out;
   out.swap(results_);
   return out;

@@ -24,6 +24,9 @@ class EventQueue : public ExecutorListener {
   // preempt`): wakes Wait; TakePoll says whether it was asked since last time.
   void RequestPoll();
   bool TakePoll();
+  // Something for the engine's host arrived (a job was submitted): wakes Wait
+  // without asking the runs to look at the store.
+  void RequestWake();
   // Blocks until a result is queued, a cancel is requested, or `deadline` passes.
   // Returns every queued result (possibly none).
   std::deque<AttemptResult> Wait(TimeMs deadline);
@@ -36,6 +39,7 @@ class EventQueue : public ExecutorListener {
   bool cancel_ = false;                // GUARDED_BY(mu_)
   bool cancel_seen_ = false;           // GUARDED_BY(mu_)
   bool poll_ = false;                  // GUARDED_BY(mu_)
+  bool wake_ = false;                  // GUARDED_BY(mu_)
 };
 
 }  // namespace ns

@@ -75,6 +75,29 @@ ALTER TABLE attempts ADD COLUMN capacity_class TEXT NOT NULL DEFAULT 'on-demand'
     R"sql(
 ALTER TABLE attempts ADD COLUMN input_ms INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 5: the server's job queue (docs/server.md). A key names one job, ever.
+    R"sql(
+CREATE TABLE jobs(
+  job_id TEXT PRIMARY KEY,
+  key TEXT UNIQUE,
+  pipeline_file TEXT NOT NULL,
+  params TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  deadline INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  max_attempts INTEGER NOT NULL,
+  run_id TEXT NOT NULL,
+  resume TEXT NOT NULL,
+  lease_owner TEXT NOT NULL,
+  lease_expires INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  message TEXT NOT NULL);
+CREATE INDEX jobs_by_state ON jobs(state, priority, created_at);
+CREATE INDEX jobs_by_run ON jobs(run_id);
+CREATE INDEX runs_by_status ON runs(status, run_id);
+)sql",
 };
 
 constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);
@@ -169,6 +192,11 @@ const char* const kReadOnlyShims[] = {
     "CREATE TEMP VIEW runs AS SELECT *, '' AS owner FROM main.runs;",  // 1 -> 2
     "CREATE TEMP VIEW attempts AS SELECT *, 'on-demand' AS capacity_class FROM main.attempts;",  // 2 -> 3
     "SELECT 1;",  // 3 -> 4: input_ms is only read by the engine (a writer), never by readers
+    // 4 -> 5: no jobs yet
+    "CREATE TEMP TABLE jobs(job_id TEXT PRIMARY KEY, key TEXT UNIQUE, pipeline_file TEXT, params TEXT, "
+    "priority INTEGER, deadline INTEGER, state TEXT, attempts INTEGER, max_attempts INTEGER, run_id TEXT, "
+    "resume TEXT, lease_owner TEXT, lease_expires INTEGER, created_at INTEGER, updated_at INTEGER, "
+    "message TEXT);",
 };
 
 }  // namespace
@@ -572,5 +600,199 @@ Result<std::vector<AttemptRow>> Store::ListAttempts(const std::string& run_id) {
   return out;
 }
 
+
+namespace {
+
+constexpr const char* kJobCols =
+    "job_id,COALESCE(key,''),pipeline_file,params,priority,deadline,state,attempts,max_attempts,run_id,"
+    "resume,lease_owner,lease_expires,created_at,updated_at,message";
+
+JobRow ReadJob(Stmt& q) {
+  JobRow j;
+  j.job_id = q.Text(0);
+  j.key = q.Text(1);
+  j.pipeline_file = q.Text(2);
+  j.params_json = q.Text(3);
+  j.priority = static_cast<int>(q.Int(4));
+  j.deadline = q.Int(5);
+  j.state = q.Text(6);
+  j.attempts = static_cast<int>(q.Int(7));
+  j.max_attempts = static_cast<int>(q.Int(8));
+  j.run_id = q.Text(9);
+  j.resume = q.Text(10);
+  j.lease_owner = q.Text(11);
+  j.lease_expires = q.Int(12);
+  j.created_at = q.Int(13);
+  j.updated_at = q.Int(14);
+  j.message = q.Text(15);
+  return j;
+}
+
+}  // namespace
+
+Result<std::pair<JobRow, bool>> Store::SubmitJob(const JobRow& j) {
+  std::pair<JobRow, bool> out{j, true};
+  Status st = Transaction([&]() -> Status {
+    if (!j.key.empty()) {
+      static const std::string sql = std::string("SELECT ") + kJobCols + " FROM jobs WHERE key=?";
+      Stmt q(Prepare(sql.c_str()));
+      if (!q.ok()) return Error("read job");
+      q.Bind(j.key);
+      int rc = q.Step();
+      if (rc == SQLITE_ROW) {
+        out = {ReadJob(q), false};
+        return Status::Ok();
+      }
+      if (rc != SQLITE_DONE) return Error("read job");
+    }
+    Stmt q(Prepare(
+        "INSERT INTO jobs(job_id,key,pipeline_file,params,priority,deadline,state,attempts,max_attempts,"
+        "run_id,resume,lease_owner,lease_expires,created_at,updated_at,message) "
+        "VALUES(?,NULLIF(?,''),?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+    q.Bind(j.job_id).Bind(j.key).Bind(j.pipeline_file).Bind(j.params_json).Bind(j.priority).Bind(j.deadline)
+        .Bind(j.state).Bind(j.attempts).Bind(j.max_attempts).Bind(j.run_id).Bind(j.resume).Bind(j.lease_owner)
+        .Bind(j.lease_expires).Bind(j.created_at).Bind(j.updated_at).Bind(j.message);
+    NS_STEP_DONE(q, "insert job " + j.job_id);
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+Status Store::UpdateJob(const JobRow& j) {
+  Stmt q(Prepare(
+      "UPDATE jobs SET state=?,attempts=?,max_attempts=?,run_id=?,resume=?,lease_owner=?,lease_expires=?,"
+      "updated_at=?,message=?,priority=?,deadline=? WHERE job_id=?"));
+  q.Bind(j.state).Bind(j.attempts).Bind(j.max_attempts).Bind(j.run_id).Bind(j.resume).Bind(j.lease_owner)
+      .Bind(j.lease_expires).Bind(j.updated_at).Bind(j.message).Bind(j.priority).Bind(j.deadline).Bind(j.job_id);
+  NS_STEP_DONE(q, "update job " + j.job_id);
+  return Status::Ok();
+}
+
+Result<std::optional<JobRow>> Store::GetJob(const std::string& job_id) {
+  static const std::string sql = std::string("SELECT ") + kJobCols + " FROM jobs WHERE job_id=?";
+  Stmt q(Prepare(sql.c_str()));
+  if (!q.ok()) return Error("read job");
+  q.Bind(job_id);
+  int rc = q.Step();
+  if (rc == SQLITE_ROW) return std::optional<JobRow>(ReadJob(q));
+  if (rc != SQLITE_DONE) return Error("read job");
+  return std::optional<JobRow>();
+}
+
+Result<std::optional<JobRow>> Store::JobOfRun(const std::string& run_id) {
+  static const std::string sql =
+      std::string("SELECT ") + kJobCols + " FROM jobs WHERE run_id=? ORDER BY created_at LIMIT 1";
+  Stmt q(Prepare(sql.c_str()));
+  if (!q.ok()) return Error("read job");
+  q.Bind(run_id);
+  int rc = q.Step();
+  if (rc == SQLITE_ROW) return std::optional<JobRow>(ReadJob(q));
+  if (rc != SQLITE_DONE) return Error("read job");
+  return std::optional<JobRow>();
+}
+
+Result<std::vector<JobRow>> Store::ListJobs(const std::string& state, int limit) {
+  static const std::string sql = std::string("SELECT ") + kJobCols +
+                                 " FROM jobs WHERE (?='' OR state=?) ORDER BY created_at DESC, job_id DESC LIMIT ?";
+  Stmt q(Prepare(sql.c_str()));
+  if (!q.ok()) return Error("list jobs");
+  q.Bind(state).Bind(state).Bind(limit);
+  std::vector<JobRow> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadJob(q));
+  if (rc != SQLITE_DONE) return Error("list jobs");
+  return out;
+}
+
+Result<std::vector<JobRow>> Store::LeasableJobs(int64_t now, int limit) {
+  static const std::string sql =
+      std::string("SELECT ") + kJobCols +
+      " FROM jobs WHERE state='pending' OR (state='leased' AND lease_expires < ?) "
+      "ORDER BY priority DESC, created_at, job_id LIMIT ?";
+  Stmt q(Prepare(sql.c_str()));
+  if (!q.ok()) return Error("list jobs");
+  q.Bind(now).Bind(limit);
+  std::vector<JobRow> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadJob(q));
+  if (rc != SQLITE_DONE) return Error("list jobs");
+  return out;
+}
+
+Result<std::vector<JobRow>> Store::LeasedJobs() {
+  static const std::string sql = std::string("SELECT ") + kJobCols + " FROM jobs WHERE state='leased'";
+  Stmt q(Prepare(sql.c_str()));
+  if (!q.ok()) return Error("list jobs");
+  std::vector<JobRow> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadJob(q));
+  if (rc != SQLITE_DONE) return Error("list jobs");
+  return out;
+}
+
+Result<int64_t> Store::RenewLeases(const std::string& owner, int64_t expires) {
+  Stmt q(Prepare("UPDATE jobs SET lease_expires=? WHERE state='leased' AND lease_owner=?"));
+  q.Bind(expires).Bind(owner);
+  NS_STEP_DONE(q, "renew leases");
+  return static_cast<int64_t>(sqlite3_changes(db_));
+}
+
+namespace {
+
+Result<std::vector<std::pair<std::string, int64_t>>> Counts(Stmt& q) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.emplace_back(q.Text(0), q.Int(1));
+  if (rc != SQLITE_DONE) return Status::Internal("count");
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<std::pair<std::string, int64_t>>> Store::JobCounts() {
+  Stmt q(Prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state"));
+  if (!q.ok()) return Error("count jobs");
+  return Counts(q);
+}
+
+Result<std::vector<std::pair<std::string, int64_t>>> Store::RunCounts() {
+  Stmt q(Prepare("SELECT status, COUNT(*) FROM runs GROUP BY status"));
+  if (!q.ok()) return Error("count runs");
+  return Counts(q);
+}
+
+Result<std::vector<std::pair<RunRow, std::string>>> Store::ListRunsFiltered(const RunFilter& f) {
+  // One statement for every combination of filters: an empty filter matches all.
+  static const std::string sql =
+      std::string("SELECT ") + kRunCols +
+      ", COALESCE((SELECT job_id FROM jobs WHERE jobs.run_id = runs.run_id LIMIT 1), '') FROM runs "
+      "WHERE (?1='' OR status=?1) AND (?2='' OR pipeline=?2) AND (?3='' OR run_id < ?3) AND "
+      "(?4='' OR instr(run_id, ?4) > 0 OR instr(pipeline, ?4) > 0 OR instr(params, ?4) > 0) "
+      "ORDER BY run_id DESC LIMIT ?5";
+  Stmt q(Prepare(sql.c_str()));
+  if (!q.ok()) return Error("list runs");
+  q.Bind(f.status).Bind(f.pipeline).Bind(f.before).Bind(f.text).Bind(f.limit);
+  std::vector<std::pair<RunRow, std::string>> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    RunRow r = ReadRun(q);
+    out.emplace_back(std::move(r), q.Text(12));
+  }
+  if (rc != SQLITE_DONE) return Error("list runs");
+  return out;
+}
+
+Status Store::ForEachAttempt(const std::function<void(const std::string&, const std::string&,
+                                                      const std::string&, int64_t)>& fn) {
+  Stmt q(Prepare(
+      "SELECT CASE WHEN instr(task_id,'/') > 0 THEN substr(task_id,1,instr(task_id,'/')-1) ELSE task_id END, "
+      "status, capacity_class, finished_at - started_at FROM attempts WHERE finished_at > 0"));
+  if (!q.ok()) return Error("read attempts");
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) fn(q.Text(0), q.Text(1), q.Text(2), q.Int(3));
+  if (rc != SQLITE_DONE) return Error("read attempts");
+  return Status::Ok();
+}
 
 }  // namespace ns

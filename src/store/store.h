@@ -67,6 +67,35 @@ struct AttemptRow {
   int64_t input_ms = 0;  // milliseconds of video its task had as input (0: not video); written, not listed
 };
 
+// A job of the server's queue (docs/server.md, "Jobs").
+struct JobRow {
+  std::string job_id;
+  std::string key;            // idempotency key; "" when none
+  std::string pipeline_file;  // absolute
+  std::string params_json;    // a JSON object of NAME: VALUE
+  int priority = 0;
+  int64_t deadline = 0;       // ms since the epoch; 0: none
+  std::string state;          // pending, leased, succeeded, cancelled, dead
+  int attempts = 0;           // runs of it that failed
+  int max_attempts = 3;
+  std::string run_id;         // "" until first leased; later deliveries resume it
+  std::string resume;         // a run to resume rather than create (retry of a run)
+  std::string lease_owner;    // ProcessIdentity of the server holding the lease
+  int64_t lease_expires = 0;
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+  std::string message;
+};
+
+// Filters of Store::ListRunsFiltered; "" matches everything.
+struct RunFilter {
+  std::string status;    // exact
+  std::string pipeline;  // exact pipeline name
+  std::string text;      // substring of run id, pipeline name or params
+  std::string before;    // only runs whose id sorts before this one (the next page)
+  int limit = 50;
+};
+
 struct EventRow {
   int64_t id = 0;
   std::string run_id;
@@ -79,7 +108,7 @@ struct EventRow {
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   enum class Mode {
     kReadWrite,  // creates the file if needed and migrates it to kSchemaVersion
@@ -130,6 +159,30 @@ class Store {
   // Events of one kind after `after_id`, oldest first.
   Result<std::vector<EventRow>> ListEvents(const std::string& run_id, const std::string& kind,
                                            int64_t after_id);
+
+  // Jobs. SubmitJob inserts `j` unless its key names a job already: then it
+  // returns that job and false (one key, one job, ever). Call it inside no
+  // transaction: it opens its own.
+  Result<std::pair<JobRow, bool>> SubmitJob(const JobRow& j);
+  Status UpdateJob(const JobRow& j);
+  Result<std::optional<JobRow>> GetJob(const std::string& job_id);
+  Result<std::optional<JobRow>> JobOfRun(const std::string& run_id);
+  // Newest first; state "" lists every state.
+  Result<std::vector<JobRow>> ListJobs(const std::string& state, int limit);
+  // The jobs a server may lease now, in launch order (priority, then age):
+  // pending ones, and leased ones whose lease expired before `now`.
+  Result<std::vector<JobRow>> LeasableJobs(int64_t now, int limit);
+  // Leased jobs whatever their lease (a starting server checks their owners).
+  Result<std::vector<JobRow>> LeasedJobs();
+  // Pushes every lease held by `owner` to `expires`; returns how many.
+  Result<int64_t> RenewLeases(const std::string& owner, int64_t expires);
+  Result<std::vector<std::pair<std::string, int64_t>>> JobCounts();
+  // Runs newest first, filtered; each with the id of the job that made it ("" if none).
+  Result<std::vector<std::pair<RunRow, std::string>>> ListRunsFiltered(const RunFilter& f);
+  Result<std::vector<std::pair<std::string, int64_t>>> RunCounts();
+  // Every finished attempt's duration with its step, for histograms: (step, status, ms).
+  Status ForEachAttempt(const std::function<void(const std::string& step, const std::string& status,
+                                                 const std::string& capacity_class, int64_t ms)>& fn);
 
   // Tasks per step as the engine expanded them since the run was last created or
   // resumed (its step_started events), in the order the steps started: a task has a row only
