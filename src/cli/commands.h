@@ -44,6 +44,7 @@ struct InspectOptions {
   bool json = false;
   std::string stream = "both";  // out, err, both
   int limit = 20;
+  std::string server;  // --server URL: ask a running `nightshift serve` instead of the root
 };
 int RunsCommand(const InspectOptions& o);
 int ShowCommand(const InspectOptions& o);
@@ -60,6 +61,20 @@ struct CostOptions {
 };
 // `nightshift cost RUN`: the run's cost on a catalogue's instances (docs/cli.md, "Cost").
 int CostCommand(const CostOptions& o);
+
+// `nightshift submit PIPELINE`: queues a job for `nightshift serve` (docs/server.md).
+struct SubmitOptions {
+  std::string file;
+  std::vector<std::string> params;
+  int priority = 0;
+  std::string deadline;
+  std::string key;
+  int max_attempts = 3;
+  std::string server;  // "": the server serving --root if one runs, else straight into its store
+  std::string root;
+  bool json = false;
+};
+int SubmitCommand(const SubmitOptions& o);
 
 // `nightshift task-exec SPEC.json`: runs one attempt on a cluster node and
 // writes its result record (the Slurm executor's job body; not for users).

@@ -3,6 +3,8 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/remote.h"
+#include "server/server.h"
 
 namespace ns::cli {
 
@@ -61,16 +63,19 @@ int Main(int argc, char** argv) {
   };
   auto* runs = app.add_subcommand("runs", "List runs, newest first");
   add_root(runs);
+  runs->add_option("--server", io.server, "Ask a running `nightshift serve` at this URL (token: $NIGHTSHIFT_TOKEN)");
   runs->add_option("-n,--limit", io.limit, "How many runs");
   runs->add_flag("--json", io.json, "JSON output");
 
   auto* show = app.add_subcommand("show", "Show one run: per step status, attempts, durations");
   add_root(show);
+  show->add_option("--server", io.server, "Ask a running `nightshift serve` at this URL (token: $NIGHTSHIFT_TOKEN)");
   show->add_option("run", io.run_id, "Run id")->required();
   show->add_flag("--json", io.json, "JSON output (every task)");
 
   auto* logs = app.add_subcommand("logs", "Print a task's stdout/stderr");
   add_root(logs);
+  logs->add_option("--server", io.server, "Ask a running `nightshift serve` at this URL (token: $NIGHTSHIFT_TOKEN)");
   logs->add_option("run", io.run_id, "Run id")->required();
   logs->add_option("step", io.step, "Step id")->required();
   logs->add_option("--item", io.item, "Item of a foreach step (its folder name)");
@@ -88,7 +93,45 @@ int Main(int argc, char** argv) {
   preempt->add_option("task", preempt_task, "Task id: STEP or STEP/ITEM")->required();
   auto* cancel = app.add_subcommand("cancel", "Cancel a running run: its tasks get SIGTERM, then SIGKILL");
   add_root(cancel);
+  cancel->add_option("--server", io.server, "Ask a running `nightshift serve` at this URL (token: $NIGHTSHIFT_TOKEN)");
   cancel->add_option("run", io.run_id, "Run id")->required();
+
+  server::ServeOptions so;
+  auto* serve = app.add_subcommand(
+      "serve", "Serve a durable job queue, an HTTP API, a web UI and metrics over one root (docs/server.md)");
+  serve->add_option("--root", so.run.root, "Root folder (default: $NIGHTSHIFT_ROOT or .)");
+  serve->add_option("--listen", so.listen, "HOST:PORT to listen on (default 127.0.0.1:8470; port 0: any free one)");
+  serve->add_flag("--allow-remote", so.allow_remote,
+                  "Allow a --listen address other machines can reach (requests still need the token)");
+  serve->add_option("--max-runs", so.max_runs, "Runs driven at once; more jobs wait in the queue (default 4)");
+  serve->add_option("--inbox", so.inbox, "A folder: each file that finishes arriving there becomes a job");
+  serve->add_option("--inbox-pipeline", so.inbox_pipeline, "The pipeline inbox jobs run");
+  serve->add_option("--inbox-param", so.inbox_param, "The param that gets the arrived file's path (default video)");
+  serve->add_option("--cpus", so.run.cpus, "CPUs the local executor may use (default: all)");
+  serve->add_option("--memory", so.run.memory, "Memory the local executor may use, e.g. 8GiB (default: all)");
+  serve->add_option("--spot-cpus", so.run.spot_cpus, "CPUs for spot attempts (with --on-demand-cpus)");
+  serve->add_option("--on-demand-cpus", so.run.on_demand_cpus, "CPUs for on-demand attempts (with --spot-cpus)");
+  serve->add_option("--catalogue", so.run.catalogue, "Instance catalogue YAML: runs are billed on it");
+  serve->add_option("--executor", so.run.executor, "Where attempts run: local (default) or slurm")
+      ->check(CLI::IsMember({"local", "slurm"}));
+  serve->add_option("--slurm-config", so.run.slurm_config, "Slurm settings file (docs/slurm.md)");
+  serve->add_option("--slurm-partition", so.run.slurm_partitions, "Partition of a capacity class: spot=NAME or on-demand=NAME");
+  serve->add_option("--slurm-account", so.run.slurm_account, "Slurm account for every job");
+  serve->add_option("--slurm-qos", so.run.slurm_qos, "Slurm QOS for every job");
+  serve->add_option("--sbatch-arg", so.run.sbatch_args, "An extra sbatch argument, as it is (repeatable)");
+
+  SubmitOptions sub;
+  auto* submit = app.add_subcommand("submit", "Queue a job for `nightshift serve` (a run of a pipeline, once per --key)");
+  submit->add_option("file", sub.file, "Pipeline YAML file")->required();
+  submit->add_option("-p,--param", sub.params, "Set a param: -p name=value (repeatable)");
+  submit->add_option("--priority", sub.priority, "Higher starts first (default 0)");
+  submit->add_option("--deadline", sub.deadline, "Finish by HH:MM or within a duration (6h)");
+  submit->add_option("--key", sub.key, "Idempotency key: a key makes one job, ever");
+  submit->add_option("--max-attempts", sub.max_attempts, "Failed runs before the job is dead-lettered (default 3)")
+      ->check(CLI::Range(1, 100));
+  submit->add_option("--server", sub.server, "Server URL (default: the server serving --root, else its store directly)");
+  submit->add_option("--root", sub.root, "Root folder (default: $NIGHTSHIFT_ROOT or .)");
+  submit->add_flag("--json", sub.json, "JSON output");
 
   CostOptions co;
   auto* cost = app.add_subcommand(
@@ -113,10 +156,12 @@ int Main(int argc, char** argv) {
   }
   if (*run_cmd) return RunCommand(run);
   if (*validate) return ValidateCommand(vfile, vquiet);
-  if (*runs) return RunsCommand(io);
-  if (*show) return ShowCommand(io);
-  if (*logs) return LogsCommand(io);
-  if (*cancel) return CancelCommand(io);
+  if (*runs) return io.server.empty() ? RunsCommand(io) : RemoteRuns(io);
+  if (*show) return io.server.empty() ? ShowCommand(io) : RemoteShow(io);
+  if (*logs) return io.server.empty() ? LogsCommand(io) : RemoteLogs(io);
+  if (*cancel) return io.server.empty() ? CancelCommand(io) : RemoteCancel(io);
+  if (*serve) return server::Server(so).Run();
+  if (*submit) return SubmitCommand(sub);
   if (*preempt) return PreemptCommand(io, preempt_task);
   if (*cost) return CostCommand(co);
   if (*task_exec) return TaskExecCommand(task_spec);
