@@ -144,7 +144,12 @@ void Server::InboxLoop(int inotify_fd, int stop_fd) {
     if (n <= 0) continue;
     for (char* ptr = buf; ptr < buf + n;) {
       auto* ev = reinterpret_cast<struct inotify_event*>(ptr);
-      if (ev->len > 0 && !(ev->mask & IN_ISDIR)) InboxFile(store, o_.inbox + "/" + ev->name);
+      if (ev->len > 0 && !(ev->mask & IN_ISDIR)) {
+        // One writer closed it; another (or a copy of the fd in a child) may
+        // still write: then its last close comes as another event.
+        std::string p = o_.inbox + "/" + ev->name;
+        if (!OpenForWriting(p)) InboxFile(store, p);
+      }
       if (ev->mask & IN_Q_OVERFLOW) scan();
       ptr += sizeof(struct inotify_event) + ev->len;
     }

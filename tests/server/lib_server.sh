@@ -5,6 +5,10 @@ REPO_DIR=$(cd "$SERVER_TESTS_DIR/../.." && pwd)
 source "$SERVER_TESTS_DIR/../integration/lib.sh"
 SERVER_PID=
 cleanup_server() {
+  local rc=$?
+  if (( rc != 0 )); then
+    for f in "$WORK"/*.serve.log; do [[ -f "$f" ]] && { echo "--- $f (last 30 lines)" >&2; tail -n 30 "$f" >&2; }; done
+  fi
   if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
@@ -19,7 +23,9 @@ start_server() {
   local root=$1; shift
   mkdir -p "$root"
   rm -f "$root/server.json"
-  "$NIGHTSHIFT" serve --root "$root" --listen 127.0.0.1:0 "$@" >>"$root.serve.log" 2>&1 &
+  # Not a file descriptor of the test's own writers (3-9) goes to the server.
+  "$NIGHTSHIFT" serve --root "$root" --listen 127.0.0.1:0 "$@" >>"$root.serve.log" 2>&1 \
+    3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   SERVER_PID=$!
   local i=0
   until [[ -s "$root/server.json" ]]; do
@@ -44,3 +50,8 @@ wait_job_state() {
     (( i < limit )) || fail "job $1 did not become $2 (it is $(job_state "$1"): $(job_field "$1" message))"
   done
 }
+# sql_ge DB SQL N: the query's number is at least N (for wait_for: evaluated each time).
+sql_ge() { [[ "$(sqlite3 "$1" "$2")" -ge "$3" ]]; }
+# lines_ge FILE PATTERN N
+lines_ge() { [[ "$(grep -c "$2" "$1" 2>/dev/null || true)" -ge "$3" ]]; }
+jobs_eq() { [[ "$(sqlite3 "$1" "select count(*) from jobs where params like '%$2%'")" -eq "$3" ]]; }

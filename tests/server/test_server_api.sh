@@ -135,7 +135,8 @@ out=$(post /api/v1/jobs "{\"pipeline\": \"$WORK/sleepy.yaml\", \"params\": {\"se
 nap=$(jq -r .job.id <<<"$out")
 wait_job_state "$nap" leased 10
 nap_run=$(job_field "$nap" run_id)
-wait_for 10 test "$(api "$URL/api/v1/runs/$nap_run/tasks" | jq -r '.tasks[0].status')" == running
+task_running() { [[ "$(api "$URL/api/v1/runs/$1/tasks" | jq -r '.tasks[0].status')" == running ]]; }
+wait_for 10 task_running "$nap_run"
 assert_eq "$(http_code -X POST -d '' -H "Authorization: Bearer $TOKEN" "$URL/api/v1/runs/$nap_run/cancel")" 202 "cancel:"
 wait_job_state "$nap" cancelled 20
 assert_eq "$(api "$URL/api/v1/runs/$nap_run" | jq -r .run.status)" cancelled "cancelled run:"
