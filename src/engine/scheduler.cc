@@ -1343,7 +1343,7 @@ Status Scheduler::Absorb(const std::deque<AttemptResult>& in, bool cancel_reques
     return Status::Ok();
   }
   Status st = Status::Ok();
-  if (cancel_requested && !cancelling_) st = CancelEverything();
+  if ((cancel_requested || cancel_asked_) && !cancelling_) st = CancelEverything();
   if (st.ok() && poll) st = ReadCancelRequests();
   if (st.ok() && poll) st = ReadPreemptRequests();
   for (const auto& r : results) {

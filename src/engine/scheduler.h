@@ -161,6 +161,10 @@ class Scheduler {
   int priority() const { return config_.priority; }
   TimeMs deadline() const { return config_.deadline; }
   const std::string& run_id() const { return config_.run_id; }
+  // Cancels this run at its next Absorb (its attempts get SIGTERM, then
+  // SIGKILL after their grace): how a server that drives it hands over a
+  // user's cancel, even one made before Start.
+  void Cancel() { cancel_asked_ = true; }
 
  private:
 
@@ -291,6 +295,7 @@ class Scheduler {
   bool finished_since_estimate_ = true;
   uint64_t rng_;
   bool cancelling_ = false;
+  bool cancel_asked_ = false;  // Cancel() was called
   std::string run_dir_;
   TimeMs started_at_ = 0;
 };

@@ -7,6 +7,8 @@
 
 #include <httplib.h>
 
+#include <limits.h>
+
 #include <algorithm>
 #include <cmath>
 #include <dirent.h>
@@ -84,6 +86,46 @@ std::string SseData(const std::string& line) {
     out += c;
   }
   return out + "\n";
+}
+
+constexpr size_t kMaxLineBytes = 64 << 10;
+constexpr int64_t kMaxLogBytes = 16 << 20;  // a log read without follow: its last 16 MiB at most
+
+// The last `lines` lines (0: all) of a regular file, from at most its last
+// kMaxLogBytes; `*size` is the file's size. Never blocks on a FIFO.
+Status ReadTail(const std::string& path, int lines, std::string* out, int64_t* size) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return errno == ENOENT ? Status::NotFound(path) : Status::FromErrno(path, errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::Invalid("the log is not a regular file");
+  }
+  *size = st.st_size;
+  int64_t from = std::max<int64_t>(0, st.st_size - kMaxLogBytes);
+  std::string s(static_cast<size_t>(st.st_size - from), '\0');
+  ssize_t n = ::pread(fd, s.data(), s.size(), from);
+  ::close(fd);
+  s.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  *size = from + static_cast<int64_t>(s.size());
+  size_t pos = 0;
+  if (lines > 0) {
+    size_t end = s.size();
+    if (end > 0 && s[end - 1] == '\n') --end;
+    pos = end;
+    int found = 0;
+    while (pos > 0 && found < lines) {
+      size_t nl = s.rfind('\n', pos - 1);
+      if (nl == std::string::npos) {
+        pos = 0;
+        break;
+      }
+      pos = nl;
+      if (++found == lines) ++pos;
+    }
+  }
+  *out = s.substr(pos);
+  return Status::Ok();
 }
 
 }  // namespace
@@ -400,23 +442,11 @@ void Server::Logs(const Request& req, Response& res, const std::string& run_id) 
   if (attempt > latest) return Error(res, 404, "task " + task + " has " + std::to_string(latest) + " attempts");
   std::string path = sh_.layout.LogPath(run_id, TaskKey(task), attempt, stream.c_str());
   bool follow = req.get_param_value("follow") == "1";
-  // The tail: from the start of the Nth line from the end.
-  auto start_offset = [tail](const std::string& p) -> int64_t {
-    auto text = ReadFile(p);
-    if (!text.ok() || tail == 0) return 0;
-    const std::string& s = text.value();
-    size_t pos = s.size();
-    if (pos > 0 && s[pos - 1] == '\n') --pos;
-    for (int n = 0; n < tail; ++n) {
-      size_t nl = pos == 0 ? std::string::npos : s.rfind('\n', pos - 1);
-      if (nl == std::string::npos) return 0;
-      pos = nl;
-    }
-    return static_cast<int64_t>(pos + 1);
-  };
   if (!follow) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
+    std::string text;
+    int64_t size = 0;
+    Status st = ReadTail(path, tail, &text, &size);
+    if (st.code() == StatusCode::kNotFound) {
       // An attempt that wrote nothing leaves no file: its log is empty.
       for (const auto& a : attempts.value()) {
         if (a.task_id == task && a.attempt == attempt && a.status != "running") {
@@ -426,10 +456,8 @@ void Server::Logs(const Request& req, Response& res, const std::string& run_id) 
       }
       return Error(res, 404, "no log yet: " + task + " attempt " + std::to_string(attempt));
     }
-    if (!S_ISREG(st.st_mode)) return Error(res, 403, "the log is not a regular file");
-    auto text = ReadFile(path);
-    if (!text.ok()) return Error(res, 500, text.status().message());
-    res.set_content(text.value().substr(static_cast<size_t>(start_offset(path))), "text/plain; charset=utf-8");
+    if (!st.ok()) return Error(res, 403, st.message());
+    res.set_content(text, "text/plain; charset=utf-8");
     return;
   }
   if (streams_.fetch_add(1) >= o_.max_streams) {
@@ -444,7 +472,11 @@ void Server::Logs(const Request& req, Response& res, const std::string& run_id) 
   };
   auto f = std::make_shared<Follow>();
   f->path = path;
-  f->offset = start_offset(path);
+  {
+    std::string text;
+    int64_t size = 0;
+    if (ReadTail(path, tail, &text, &size).ok()) f->offset = size - static_cast<int64_t>(text.size());
+  }
   res.set_header("X-Accel-Buffering", "no");
   res.set_chunked_content_provider(
       "text/event-stream",
@@ -464,6 +496,7 @@ void Server::Logs(const Request& req, Response& res, const std::string& run_id) 
           }
         }
         std::string out;
+        bool eof = false;
         int fd = ::open(f->path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         struct stat st {};
         if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
@@ -478,9 +511,17 @@ void Server::Logs(const Request& req, Response& res, const std::string& run_id) 
               out += "event: log\n" + SseData(f->partial.substr(0, nl)) + "\n";
               f->partial.erase(0, nl + 1);
             }
+            if (f->partial.size() > kMaxLineBytes) {  // a "line" without end (progress bars): sent in pieces
+              out += "event: log\n" + SseData(f->partial) + "\n";
+              f->partial.clear();
+            }
             if (out.size() > (1 << 20)) break;
           }
+          eof = n == 0;
+        } else {
+          eof = true;  // no file (yet): nothing more to read now
         }
+        if (!eof) over = false;  // more to send first: the end comes in a later pass
         if (over && !f->partial.empty()) {
           out += "event: log\n" + SseData(f->partial) + "\n";
           f->partial.clear();
@@ -493,7 +534,7 @@ void Server::Logs(const Request& req, Response& res, const std::string& run_id) 
           if (fd >= 0) ::close(fd);
           return false;
         }
-        if (!over) {
+        if (!over && eof) {
           // Wait for the file to change (inotify), at most a second: then look again.
           int in = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
           if (in >= 0 && ::inotify_add_watch(in, f->path.c_str(), IN_MODIFY | IN_CLOSE_WRITE) >= 0) {
@@ -549,8 +590,23 @@ void Server::Artifacts(const Request& req, Response& res, const std::string& run
     return Json(res, {{"path", path}, {"entries", entries}});
   }
   if (!S_ISREG(st.st_mode)) return Error(res, 403, path + " is not a regular file (a FIFO or device is never read)");
-  int fd = ::open(real.value().c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  int fd = ::open(real.value().c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
   if (fd < 0) return Error(res, 403, "cannot read " + path);
+  {
+    // What was opened is what was checked: a step swapping a folder for a
+    // symlink in between is caught here.
+    char buf[PATH_MAX];
+    std::string self = "/proc/self/fd/" + std::to_string(fd);
+    ssize_t n = ::readlink(self.c_str(), buf, sizeof buf - 1);
+    struct stat fst {};
+    auto base = ResolveInside(sh_.layout.RunDir(run_id), "");
+    if (n <= 0 || ::fstat(fd, &fst) != 0 || !S_ISREG(fst.st_mode) || !base.ok() ||
+        !StartsWith(std::string(buf, static_cast<size_t>(n)), base.value() + "/")) {
+      ::close(fd);
+      return Error(res, 403, "the path leads out of the run folder");
+    }
+    st = fst;
+  }
   std::string name = BaseName(real.value());
   // Outputs are written by arbitrary steps: shown in a sandbox (an opaque
   // origin), so an HTML or SVG output cannot read the UI's token.
@@ -561,6 +617,11 @@ void Server::Artifacts(const Request& req, Response& res, const std::string& run
     res.set_header("Content-Disposition", "attachment; filename=\"" + safe + "\"");
   }
   auto size = static_cast<size_t>(st.st_size);
+  if (size == 0) {
+    ::close(fd);
+    res.set_content("", ContentType(name));
+    return;
+  }
   auto shared_fd = std::shared_ptr<int>(new int(fd), [](int* p) {
     ::close(*p);
     delete p;
@@ -585,14 +646,20 @@ void Server::CancelRun(const std::string& run_id, Response& res) {
     std::lock_guard<std::mutex> g(runs_mu_);
     ours = running_.count(run_id) > 0;
   }
+  auto job = store->JobOfRun(run_id);
+  // Leased by this server, about to start: ours too.
+  if (!ours && job.ok() && job.value() && job.value()->state == "leased" && job.value()->lease_owner == self_) ours = true;
   if (ours) {
     Status st = store->AppendEvent({0, run_id, sh_.clock.Now(), "cancel_requested", "", 0, ""});
     if (!st.ok()) return Error(res, 500, st.message());
-    sh_.events.RequestPoll();
+    {
+      std::lock_guard<std::mutex> g(runs_mu_);
+      cancel_requests_.insert(run_id);
+    }
+    sh_.events.RequestWake();
     return Json(res, {{"run_id", run_id}, {"cancel_requested", true}}, 202);
   }
   // A job waiting to resume it: the job is cancelled instead.
-  auto job = store->JobOfRun(run_id);
   if (job.ok() && job.value() && job.value()->state == "pending") {
     return CancelJob(job.value()->job_id, res);
   }
@@ -683,12 +750,16 @@ void Server::RetryRun(const std::string& run_id, Response& res) {
   s.params = json::parse(run.value()->params_json, nullptr, false);
   if (!s.params.is_object()) s.params = json::object();
   s.resume = run_id;
+  // Two retries of the same ended run make one job.
+  s.key = "retry:" + run_id + ":" + std::to_string(run.value()->finished_at);
   std::string problems;
   auto r = SubmitJob(store, s, sh_.root, sh_.clock.Now(), &problems);
   if (!r.ok()) return Error(res, problems.empty() ? 500 : 422, problems.empty() ? r.status().message() : problems);
-  PublishJob(r.value().first);
-  sh_.events.RequestWake();
-  Json(res, {{"job", JobJson(r.value().first)}}, 201);
+  if (r.value().second) {
+    PublishJob(r.value().first);
+    sh_.events.RequestWake();
+  }
+  Json(res, {{"job", JobJson(r.value().first)}}, r.value().second ? 201 : 200);
 }
 
 void Server::Events(const Request& req, Response& res) {
@@ -700,6 +771,7 @@ void Server::Events(const Request& req, Response& res) {
   std::string last = req.get_header_value("Last-Event-ID");
   if (!last.empty() && last.size() < 19 && last.find_first_not_of("0123456789") == std::string::npos) {
     after = std::stoll(last);
+    if (after > hub_.last_id()) after = 0;  // ids of an earlier server: send all there is
   }
   auto pos = std::make_shared<int64_t>(after);
   res.set_header("X-Accel-Buffering", "no");

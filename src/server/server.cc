@@ -10,7 +10,9 @@
 
 #include <httplib.h>
 
+#include <cstring>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -136,12 +138,28 @@ Status ParseSubmission(const std::string& body, Submission* s) {
 Result<std::pair<JobRow, bool>> SubmitJob(Store* store, const Submission& s, const std::string& base,
                                           TimeMs now, std::string* problems) {
   std::vector<std::string> out;
+  // A known key answers with its job whatever happened to the file since.
+  if (!s.key.empty()) {
+    auto known = store->JobWithKey(s.key);
+    if (!known.ok()) return known.status();
+    if (known.value()) return std::make_pair(*known.value(), false);
+  }
   std::string path = s.pipeline;
   if (!path.empty() && path[0] != '/') path = base + "/" + path;
   path = AbsolutePath(path);
+  // Only a regular file is read (a FIFO would block the reader for ever).
+  struct stat st {};
+  std::optional<spec::Pipeline> pipeline;
   spec::Diagnostics diags(path);
-  auto pipeline = spec::ParsePipelineFile(path, &diags);
-  if (!pipeline) {
+  if (::stat(path.c_str(), &st) != 0) {
+    out.push_back(path + ": " + std::strerror(errno));
+  } else if (!S_ISREG(st.st_mode)) {
+    out.push_back(path + ": not a regular file");
+  } else {
+    pipeline = spec::ParsePipelineFile(path, &diags);
+  }
+  if (!out.empty()) {
+  } else if (!pipeline) {
     for (const auto& line : Split(diags.Format(), '\n')) {
       if (!line.empty()) out.push_back(line);
     }
@@ -192,6 +210,8 @@ Result<std::pair<JobRow, bool>> SubmitJob(Store* store, const Submission& s, con
 // What the engine thread keeps of a run it drives for a job.
 struct Server::Active {
   JobRow job;
+  TimeMs started_at = 0;
+  bool cancelled_by_user = false;
   cli::Prepared prep;
   std::unique_ptr<Observer> observer;
   std::unique_ptr<Scheduler> sched;
@@ -270,17 +290,35 @@ void Server::Refill(Engine* engine) {
     if (!renewed.ok()) Log("cannot renew leases: " + renewed.status().message());
     next_renew_ = now + o_.lease_ms / 3;
   }
+  {
+    std::set<std::string> cancels;
+    {
+      std::lock_guard<std::mutex> g(runs_mu_);
+      cancels.swap(cancel_requests_);
+    }
+    for (auto& [sched, a] : active_) {
+      if (cancels.count(a->prep.cfg.run_id)) {
+        a->cancelled_by_user = true;
+        sched->Cancel();
+      }
+    }
+  }
   if (draining_) return;
+  skipped_.clear();
   while (static_cast<int>(active_.size()) < o_.max_runs) {
-    auto jobs = store->LeasableJobs(now, o_.max_runs - static_cast<int>(active_.size()));
+    int want = o_.max_runs - static_cast<int>(active_.size()) + static_cast<int>(skipped_.size());
+    auto jobs = store->LeasableJobs(now, want);
     if (!jobs.ok()) {
       Log("cannot read the queue: " + jobs.status().message());
       return;
     }
-    if (jobs.value().empty()) return;
+    size_t fresh = 0;
     for (auto& j : jobs.value()) {
+      if (skipped_.count(j.job_id)) continue;
+      ++fresh;
       if (!StartJob(engine, j)) return;  // an engine error: try again at the next round
     }
+    if (fresh == 0) return;
   }
 }
 
@@ -289,6 +327,23 @@ bool Server::StartJob(Engine* engine, JobRow job) {
   TimeMs now = sh_.clock.Now();
   auto a = std::make_unique<Active>();
   std::string resume = !job.run_id.empty() ? job.run_id : job.resume;
+  // Its run is driven already (here, or by an engine that may be alive: a
+  // `nightshift run --resume`, a server elsewhere): not now.
+  if (!resume.empty()) {
+    {
+      std::lock_guard<std::mutex> g(runs_mu_);
+      if (running_.count(resume)) {
+        skipped_.insert(job.job_id);
+        return true;
+      }
+    }
+    auto run = store->GetRun(resume);
+    std::string who;
+    if (run.ok() && run.value() && cli::OwnerMayBeAlive(*run.value(), &who)) {
+      skipped_.insert(job.job_id);
+      return true;
+    }
+  }
   std::vector<std::string> params;
   auto pj = nlohmann::json::parse(job.params_json, nullptr, false);
   if (pj.is_object()) {
@@ -297,6 +352,7 @@ bool Server::StartJob(Engine* engine, JobRow job) {
     }
   }
   std::vector<std::string> problems;
+  bool taken = false;
   cli::Report report = [&](const std::string& line) { problems.push_back(line); };
   cli::RunOptions o = o_.run;
   o.deadline.clear();
@@ -308,6 +364,15 @@ bool Server::StartJob(Engine* engine, JobRow job) {
     rc = cli::Create(
         o, &sh_, &a->prep,
         [&]() -> Status {
+          // Still leasable? A user may have cancelled it meanwhile.
+          auto fresh = store->GetJob(job.job_id);
+          if (!fresh.ok()) return fresh.status();
+          if (!fresh.value() || !(fresh.value()->state == "pending" ||
+                                  (fresh.value()->state == "leased" && fresh.value()->lease_expires < now))) {
+            taken = true;
+            return Status::Cancelled("the job changed");
+          }
+          leased = *fresh.value();
           leased.state = "leased";
           leased.lease_owner = self_;
           leased.lease_expires = now + o_.lease_ms;
@@ -319,7 +384,23 @@ bool Server::StartJob(Engine* engine, JobRow job) {
         report);
     if (rc == cli::kExitOk) job = leased;
   }
+  if (taken) {
+    // Someone changed the job first: nothing was leased; a new run's empty folder goes.
+    if (!a->prep.cfg.resume && !a->prep.cfg.run_id.empty()) (void)RemoveTree(sh_.layout.RunDir(a->prep.cfg.run_id));
+    return true;
+  }
   if (rc != cli::kExitOk) {
+    auto fresh = store->GetJob(job.job_id);
+    if (fresh.ok() && fresh.value() && fresh.value()->state == "leased" && fresh.value()->lease_owner == self_) {
+      // The lease committed, then the run's folder failed: the run ends
+      // failed and the job waits for the next round.
+      job = *fresh.value();
+      job.state = "pending";
+      job.lease_owner.clear();
+      job.lease_expires = 0;
+      (void)store->UpdateRun(job.run_id, "failed", now, Join(problems, "; "));
+      rc = cli::kExitEngine;
+    }
     // Bad input does not get better by retrying: the job is dead until a user
     // fixes the file and retries it. An engine error leaves it pending.
     job.updated_at = now;
@@ -334,6 +415,7 @@ bool Server::StartJob(Engine* engine, JobRow job) {
   }
   const std::string run_id = a->prep.cfg.run_id;
   a->job = job;
+  a->started_at = now;
   a->observer = std::make_unique<Observer>(this, run_id, job.job_id);
   a->sched = std::make_unique<Scheduler>(*a->prep.pipeline, a->prep.cfg, store, executor_, &sh_.clock,
                                          &sh_.events, a->observer.get(), pool_.get());
@@ -368,9 +450,15 @@ void Server::Finished(Scheduler* run, const Result<RunStatus>& result) {
     j.state = "succeeded";
     j.message.clear();
   } else if (result.ok() && result.value() == RunStatus::kCancelled) {
-    j.state = draining_ ? "pending" : "cancelled";
-    j.message = draining_ ? "the server stopped (drained) while it ran; the run resumes at its next start"
-                          : "its run was cancelled";
+    bool by_user = a.cancelled_by_user;
+    auto asked = store->ListEvents(run_id, "cancel_requested", 0);
+    if (asked.ok()) {
+      for (const auto& e : asked.value()) by_user = by_user || e.time >= a.started_at;
+    }
+    bool drained = draining_ && !by_user;
+    j.state = drained ? "pending" : "cancelled";
+    j.message = drained ? "the server stopped (drained) while it ran; the run resumes at its next start"
+                        : "its run was cancelled";
   } else {
     j.attempts += 1;
     std::string why = result.ok() ? "run " + run_id + " failed (see its failed steps)" : result.status().message();
@@ -538,23 +626,20 @@ int Server::Run() {
   }
   std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   base_url_ = "http://" + shown + ":" + std::to_string(bound);
-  std::thread http([&] { svr.listen_after_bind(); });
-  (void)WriteFileAtomic(sh_.root + "/server.json",
-                        DumpJson({{"url", base_url_}, {"pid", ::getpid()}, {"owner", self_}}) + "\n");
-
   int inotify_fd = -1, stop_pipe[2] = {-1, -1};
-  std::thread inbox;
   if (!o_.inbox.empty()) {
     inotify_fd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     if (inotify_fd < 0 || ::pipe2(stop_pipe, O_CLOEXEC) != 0 ||
         ::inotify_add_watch(inotify_fd, o_.inbox.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR) < 0) {
       cli::PrintError("--inbox " + o_.inbox + ": cannot watch it: " + std::strerror(errno));
-      svr.stop();
-      http.join();
       return cli::kExitBadInput;
     }
-    inbox = std::thread([this, inotify_fd, fd = stop_pipe[0]] { InboxLoop(inotify_fd, fd); });
   }
+  std::thread http([&] { svr.listen_after_bind(); });
+  (void)WriteFileAtomic(sh_.root + "/server.json",
+                        DumpJson({{"url", base_url_}, {"pid", ::getpid()}, {"owner", self_}}) + "\n");
+  std::thread inbox;
+  if (inotify_fd >= 0) inbox = std::thread([this, inotify_fd, fd = stop_pipe[0]] { InboxLoop(inotify_fd, fd); });
 
   std::thread signals([this, set] {
     while (true) {
@@ -577,8 +662,8 @@ int Server::Run() {
   Engine engine(&sh_.events);
   engine.Serve(this);
 
+  hub_.Stop();  // ends every event and log stream, so the HTTP pool can be joined
   svr.stop();
-  hub_.Stop();
   http.join();
   if (inbox.joinable()) {
     char c = 0;

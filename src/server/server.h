@@ -123,11 +123,13 @@ class Server : public Engine::Host {
   Executor* executor_ = nullptr;
   std::unique_ptr<CapacityPool> pool_;
   std::map<Scheduler*, std::unique_ptr<Active>> active_;
+  std::set<std::string> skipped_;  // jobs whose run another engine drives (this round)
   TimeMs next_renew_ = 0;
 
   // Runs this server drives, for HTTP threads (cancel, status).
   std::mutex runs_mu_;
-  std::set<std::string> running_;  // GUARDED_BY(runs_mu_)
+  std::set<std::string> running_;          // GUARDED_BY(runs_mu_)
+  std::set<std::string> cancel_requests_;  // GUARDED_BY(runs_mu_): run ids, for the engine thread
 
   // Cost of finished runs read from run.json (immutable once written).
   std::mutex cost_mu_;

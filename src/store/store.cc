@@ -96,6 +96,7 @@ CREATE TABLE jobs(
   message TEXT NOT NULL);
 CREATE INDEX jobs_by_state ON jobs(state, priority, created_at);
 CREATE INDEX jobs_by_run ON jobs(run_id);
+CREATE INDEX jobs_by_resume ON jobs(resume);
 CREATE INDEX runs_by_status ON runs(status, run_id);
 )sql",
 };
@@ -682,10 +683,21 @@ Result<std::optional<JobRow>> Store::GetJob(const std::string& job_id) {
 
 Result<std::optional<JobRow>> Store::JobOfRun(const std::string& run_id) {
   static const std::string sql =
-      std::string("SELECT ") + kJobCols + " FROM jobs WHERE run_id=? ORDER BY created_at LIMIT 1";
+      std::string("SELECT ") + kJobCols + " FROM jobs WHERE run_id=?1 OR resume=?1 ORDER BY created_at DESC LIMIT 1";
   Stmt q(Prepare(sql.c_str()));
   if (!q.ok()) return Error("read job");
   q.Bind(run_id);
+  int rc = q.Step();
+  if (rc == SQLITE_ROW) return std::optional<JobRow>(ReadJob(q));
+  if (rc != SQLITE_DONE) return Error("read job");
+  return std::optional<JobRow>();
+}
+
+Result<std::optional<JobRow>> Store::JobWithKey(const std::string& key) {
+  static const std::string sql = std::string("SELECT ") + kJobCols + " FROM jobs WHERE key=?";
+  Stmt q(Prepare(sql.c_str()));
+  if (!q.ok()) return Error("read job");
+  q.Bind(key);
   int rc = q.Step();
   if (rc == SQLITE_ROW) return std::optional<JobRow>(ReadJob(q));
   if (rc != SQLITE_DONE) return Error("read job");

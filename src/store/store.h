@@ -166,7 +166,9 @@ class Store {
   Result<std::pair<JobRow, bool>> SubmitJob(const JobRow& j);
   Status UpdateJob(const JobRow& j);
   Result<std::optional<JobRow>> GetJob(const std::string& job_id);
+  // The job that made or will resume the run (its run_id, or its resume).
   Result<std::optional<JobRow>> JobOfRun(const std::string& run_id);
+  Result<std::optional<JobRow>> JobWithKey(const std::string& key);
   // Newest first; state "" lists every state.
   Result<std::vector<JobRow>> ListJobs(const std::string& state, int limit);
   // The jobs a server may lease now, in launch order (priority, then age):
