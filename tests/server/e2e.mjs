@@ -192,6 +192,21 @@ async function main() {
     await shot(page, 'outputs.png');
     ok(`output ${rel.join('/')} is shown inline (${shown.length} chars)`);
 
+    // 5b. An image output (draw/left/side.png in the test's pipeline) is shown as a picture.
+    const img = await api(`/api/v1/runs/${encodeURIComponent(runId)}/artifacts/draw/left/side.png`);
+    if (img.status === 200) {
+      await nav(page, `#/runs/${encodeURIComponent(runId)}/files/draw/left`);
+      await page.locator('.crumbs [data-crumb="left"]').waitFor();
+      await outputs.locator('tr[data-entry="side.png"] a').first().click();
+      const picture = outputs.locator('img').first();
+      await picture.waitFor();
+      await page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await picture.elementHandle(), {timeout: WAIT});
+      const width = await picture.evaluate((el) => el.naturalWidth);
+      check(width === 64, `the image shown is ${width} pixels wide, expected 64`);
+      await shot(page, 'image.png');
+      ok('output draw/left/side.png is shown as an image (64 px wide)');
+    }
+
     // 6. The queue.
     await nav(page, '#/queue');
     await page.locator('[data-count="pending"]').waitFor();
