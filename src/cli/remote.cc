@@ -62,6 +62,7 @@ std::unique_ptr<Remote> Connect(const std::string& server, const std::string& ro
   r->client = std::make_unique<httplib::Client>(r->url);
   r->client->set_bearer_token_auth(token);
   r->client->set_connection_timeout(5);
+  r->client->set_tcp_nodelay(true);
   r->client->set_read_timeout(60);
   return r;
 }

@@ -65,6 +65,7 @@ int SubmitCommand(const SubmitOptions& o) {
     httplib::Client client(url);
     client.set_bearer_token_auth(token);
     client.set_connection_timeout(5);
+    client.set_tcp_nodelay(true);
     auto res = client.Post("/api/v1/jobs", DumpJson(body), "application/json");
     if (!res) {
       PrintError("cannot reach " + url + ": " + httplib::to_string(res.error()) + " (is `nightshift serve` running?)");

@@ -617,6 +617,7 @@ int Server::Run() {
   svr.new_task_queue = [n = o_.max_streams + 16] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
   svr.set_payload_max_length(o_.max_body_bytes);
   svr.set_keep_alive_max_count(1000);
+  svr.set_tcp_nodelay(true);  // else a response split in two writes waits ~40 ms for a delayed ACK
   Routes(svr);
   int bound = port == 0 ? svr.bind_to_any_port(host) : (svr.bind_to_port(host, port) ? port : -1);
   if (bound <= 0) {
