@@ -778,7 +778,7 @@ void Server::Events(const Request& req, Response& res) {
   res.set_chunked_content_provider(
       "text/event-stream",
       [this, pos](size_t, httplib::DataSink& sink) {
-        auto events = hub_.Since(*pos, 15000);
+        auto events = hub_.Since(*pos, 5000);  // a keep-alive every 5 s finds closed clients
         if (hub_.stopped()) {
           sink.done();
           return true;

@@ -188,6 +188,20 @@ else
   echo "SKIP: OpenAPI validation (run 'cd web && npm ci' first)"
 fi
 
+# --- a limit on open streams: the 33rd gets 503, and closing one frees it
+pids=()
+for i in $(seq 32); do
+  curl -sS -N --max-time 30 -H "Authorization: Bearer $TOKEN" "$URL/api/v1/events" > /dev/null 2>&1 &
+  pids+=($!)
+done
+full() { [[ "$(http_code --max-time 2 -H "Authorization: Bearer $TOKEN" "$URL/api/v1/events")" == 503 ]]; }
+wait_for 10 full
+kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
+freed() { [[ "$(http_code --max-time 1 -H "Authorization: Bearer $TOKEN" "$URL/api/v1/events")" == 200 ]]; }  # a stream (cut by --max-time)
+wait_for 15 freed
+assert_eq "$(http_code -H "Authorization: Bearer $TOKEN" "$URL/api/v1/status")" 200 "the API answers with every stream open:"
+kill "${pids[@]:1}" 2>/dev/null || true; wait "${pids[@]:1}" 2>/dev/null || true
+
 # --- set-up errors
 capture ns serve --root "$WORK/root" --listen 127.0.0.1:0
 assert_eq "$rc" 2 "second server on one root:"; assert_contains "$out" "another nightshift serve" "second server:"
