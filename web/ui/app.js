@@ -1546,9 +1546,21 @@ function pageQueue(view, query, ctx) {
     }
   }
 
+  async function cancelJob(job) {
+    if (!confirm(`Cancel job ${job.id}?` + (job.state === 'leased' ? ' Its run is cancelled: its attempts get SIGTERM, then SIGKILL after their grace.' : ''))) return;
+    try {
+      await api(`${API}/jobs/${enc(job.id)}/cancel`, {method: 'POST'});
+      toast(`job ${job.id} cancelled`, 'ok');
+      refresh();
+    } catch (e) {
+      if (!isAbort(e)) toast(e.message, 'error');
+    }
+  }
+
   function jobsTable(jobs, state) {
     if (!jobs.length) return h('div', {class: 'empty'}, 'none');
     const canRetry = state === 'dead' || state === 'cancelled';
+    const canCancel = state === 'pending' || state === 'leased';
     return h('table', {class: 'grid'},
       h('thead', null, h('tr', null, ['Job', 'Key', 'Pipeline', 'Params', 'Priority', 'Deadline', 'Attempts', 'Run', 'Created', 'Updated', 'Message', ''].map((x) => h('th', null, x)))),
       h('tbody', null, jobs.map((j) => h('tr', {'data-job': j.id, class: j.id === highlight ? 'highlight' : ''},
@@ -1563,7 +1575,8 @@ function pageQueue(view, query, ctx) {
         h('td', {class: 'nowrap small'}, fmtTime(j.created_at)),
         h('td', {class: 'nowrap small'}, fmtTime(j.updated_at)),
         h('td', {class: 'small clip', title: j.message || ''}, truncate(j.message || '', 80)),
-        h('td', null, canRetry ? h('button', {type: 'button', class: 'small-button', 'data-retry': j.id, onclick: () => retry(j)}, 'Retry') : null)))));
+        h('td', null, canRetry ? h('button', {type: 'button', class: 'small-button', 'data-retry': j.id, onclick: () => retry(j)}, 'Retry')
+          : canCancel ? h('button', {type: 'button', class: 'small-button', 'data-cancel': j.id, onclick: () => cancelJob(j)}, 'Cancel') : null)))));
   }
 
   async function load() {
