@@ -26,6 +26,7 @@ bench: build
 	bench/dag_overhead
 	bench/video/run
 	bench/spot/run
+	bench/server/run
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
