@@ -118,6 +118,16 @@ std::string LocalServerUrl(const std::string& root) {
   return j.value("url", "");
 }
 
+std::optional<json> PostToServer(const std::string& server, const std::string& root_flag, const std::string& path,
+                                 const json& body, int* rc) {
+  auto r = Connect(server, root_flag);
+  if (!r) {
+    *rc = kExitBadInput;
+    return std::nullopt;
+  }
+  return Call(*r, "POST", path, rc, DumpJson(body));
+}
+
 int RemoteRuns(const InspectOptions& o) {
   auto r = Connect(o.server, o.root);
   if (!r) return kExitBadInput;

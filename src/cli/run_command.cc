@@ -180,7 +180,7 @@ int RunCommand(const RunOptions& o) {
     return worst;
   }
   for (size_t i = 0; i < runs.size(); ++i) {
-    rc = Create(o, &sh, &runs[i]);
+    rc = Create(&sh, &runs[i]);
     if (rc != kExitOk) {
       // The runs already created never start: say so in the store.
       for (size_t k = 0; k < i; ++k) {

@@ -308,7 +308,7 @@ int Check(const RunOptions& o, const std::string& file, const std::vector<std::s
 }
 
 // Creates the run (its row and folder) or takes the resumed one.
-int Create(const RunOptions& /*o*/, Shared* sh, Prepared* p, const std::function<Status()>& also,
+int Create(Shared* sh, Prepared* p, const std::function<Status()>& also,
            const Report& report) {
   Store* store = sh->store.get();
   RunConfig& cfg = p->cfg;

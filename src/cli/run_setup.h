@@ -68,7 +68,7 @@ int Check(const RunOptions& o, const std::string& file, const std::vector<std::s
 
 // Creates the run (its row and folder) or takes the resumed one; `also`, when
 // set, runs inside the same transaction (the server leases the job there).
-int Create(const RunOptions& o, Shared* sh, Prepared* p, const std::function<Status()>& also = nullptr,
+int Create(Shared* sh, Prepared* p, const std::function<Status()>& also = nullptr,
            const Report& report = ReportToStderr);
 
 // Bills the run that just ended on `catalogue` and records the result in its

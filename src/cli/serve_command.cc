@@ -1,6 +1,4 @@
 // `nightshift submit`: one job into the queue of `nightshift serve`.
-#include <httplib.h>
-
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -56,29 +54,11 @@ int SubmitCommand(const SubmitOptions& o) {
                 << root << "`\n";
     }
   } else {
-    while (!url.empty() && url.back() == '/') url.pop_back();
-    std::string token = ServerToken(root);
-    if (token.empty()) {
-      PrintError("no token for " + url + ": set NIGHTSHIFT_TOKEN to the content of the server's ROOT/server.token");
-      return kExitBadInput;
-    }
-    httplib::Client client(url);
-    client.set_bearer_token_auth(token);
-    client.set_connection_timeout(5);
-    client.set_tcp_nodelay(true);
-    auto res = client.Post("/api/v1/jobs", DumpJson(body), "application/json");
-    if (!res) {
-      PrintError("cannot reach " + url + ": " + httplib::to_string(res.error()) + " (is `nightshift serve` running?)");
-      return kExitEngine;
-    }
-    auto j = nlohmann::json::parse(res->body, nullptr, false);
-    if (res->status >= 400 || !j.is_object() || !j.contains("job")) {
-      std::string reason = j.is_object() && j.contains("error") ? j["error"].value("reason", res->body) : res->body;
-      for (const auto& line : Split(reason, '\n')) PrintError(line);
-      return res->status >= 500 ? kExitEngine : kExitBadInput;
-    }
-    job = j["job"];
-    created = j.value("created", false);
+    int rc = kExitOk;
+    auto j = PostToServer(url, root, "/api/v1/jobs", body, &rc);
+    if (!j) return rc;
+    job = (*j)["job"];
+    created = j->value("created", false);
   }
   if (o.json) {
     std::cout << DumpJson({{"job", job}, {"created", created}}, 2) << "\n";

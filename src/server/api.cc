@@ -670,66 +670,65 @@ void Server::CancelRun(const std::string& run_id, Response& res) {
   Error(res, 409, "run " + run_id + " is not running (it " + cli::DisplayStatus(*run.value()) + ")");
 }
 
-void Server::CancelJob(const std::string& job_id, Response& res) {
-  Store* store = ThreadStore();
-  if (!store) return Error(res, 500, "cannot open the store");
-  std::optional<JobRow> out;
-  std::string conflict;
+// In one transaction: reads the job and lets `change` edit it; `change`
+// returns "" to save the edit, or why it refuses (the job is then left as it
+// is). The job is returned either way; NotFound when there is none.
+Result<JobRow> Server::ChangeJob(Store* store, const std::string& job_id,
+                                 const std::function<std::string(JobRow&)>& change, std::string* refused) {
+  JobRow out;
   Status st = store->Transaction([&]() -> Status {
     auto j = store->GetJob(job_id);
     if (!j.ok()) return j.status();
     if (!j.value()) return Status::NotFound("no job " + job_id);
-    JobRow job = *j.value();
-    if (job.state == "leased") {
-      conflict = "running";
-      out = job;
-      return Status::Ok();
-    }
-    if (job.state != "pending") {
-      conflict = "job " + job_id + " is " + job.state + ": nothing to cancel";
-      return Status::Ok();
-    }
-    job.state = "cancelled";
-    job.message = "cancelled before it ran";
+    out = *j.value();
+    JobRow job = out;
+    *refused = change(job);
+    if (!refused->empty()) return Status::Ok();
     job.updated_at = sh_.clock.Now();
     NS_RETURN_IF_ERROR(store->UpdateJob(job));
     out = job;
     return Status::Ok();
   });
-  if (!st.ok()) return Error(res, st.code() == StatusCode::kNotFound ? 404 : 500, st.message());
-  if (conflict == "running") return CancelRun(out->run_id, res);
-  if (!conflict.empty()) return Error(res, 409, conflict);
-  PublishJob(*out);
-  Json(res, {{"job", JobJson(*out)}}, 202);
+  if (!st.ok()) return st;
+  return out;
+}
+
+void Server::CancelJob(const std::string& job_id, Response& res) {
+  Store* store = ThreadStore();
+  if (!store) return Error(res, 500, "cannot open the store");
+  std::string refused;
+  auto job = ChangeJob(store, job_id, [&](JobRow& j) -> std::string {
+    if (j.state == "leased") return "leased";  // its run is cancelled instead
+    if (j.state != "pending") return "job " + job_id + " is " + j.state + ": nothing to cancel";
+    j.state = "cancelled";
+    j.message = "cancelled before it ran";
+    return "";
+  }, &refused);
+  if (!job.ok()) return Error(res, job.status().code() == StatusCode::kNotFound ? 404 : 500, job.status().message());
+  if (refused == "leased") return CancelRun(job.value().run_id, res);
+  if (!refused.empty()) return Error(res, 409, refused);
+  PublishJob(job.value());
+  Json(res, {{"job", JobJson(job.value())}}, 202);
 }
 
 void Server::RetryJob(const std::string& job_id, Response& res) {
   Store* store = ThreadStore();
   if (!store) return Error(res, 500, "cannot open the store");
-  std::optional<JobRow> out;
-  std::string conflict;
-  Status st = store->Transaction([&]() -> Status {
-    auto j = store->GetJob(job_id);
-    if (!j.ok()) return j.status();
-    if (!j.value()) return Status::NotFound("no job " + job_id);
-    JobRow job = *j.value();
-    if (job.state != "dead" && job.state != "cancelled") {
-      conflict = "job " + job_id + " is " + job.state + "; only dead or cancelled jobs are retried";
-      return Status::Ok();
+  std::string refused;
+  auto job = ChangeJob(store, job_id, [&](JobRow& j) -> std::string {
+    if (j.state != "dead" && j.state != "cancelled") {
+      return "job " + job_id + " is " + j.state + "; only dead or cancelled jobs are retried";
     }
-    job.state = "pending";
-    job.attempts = 0;
-    job.message = "retried";
-    job.updated_at = sh_.clock.Now();
-    NS_RETURN_IF_ERROR(store->UpdateJob(job));
-    out = job;
-    return Status::Ok();
-  });
-  if (!st.ok()) return Error(res, st.code() == StatusCode::kNotFound ? 404 : 500, st.message());
-  if (!conflict.empty()) return Error(res, 409, conflict);
-  PublishJob(*out);
+    j.state = "pending";
+    j.attempts = 0;
+    j.message = "retried";
+    return "";
+  }, &refused);
+  if (!job.ok()) return Error(res, job.status().code() == StatusCode::kNotFound ? 404 : 500, job.status().message());
+  if (!refused.empty()) return Error(res, 409, refused);
+  PublishJob(job.value());
   sh_.events.RequestWake();
-  Json(res, {{"job", JobJson(*out)}});
+  Json(res, {{"job", JobJson(job.value())}});
 }
 
 void Server::RetryRun(const std::string& run_id, Response& res) {

@@ -362,7 +362,7 @@ bool Server::StartJob(Engine* engine, JobRow job) {
     a->prep.cfg.priority = job.priority;
     JobRow leased = job;
     rc = cli::Create(
-        o, &sh_, &a->prep,
+        &sh_, &a->prep,
         [&]() -> Status {
           // Still leasable? A user may have cancelled it meanwhile.
           auto fresh = store->GetJob(job.job_id);
@@ -488,8 +488,6 @@ void Server::Drain() {
 }
 
 int Server::Start() {
-  Store* store = sh_.store.get();
-  (void)store;
   // One server per root: a second one would lease the same jobs.
   std::string lock_path = sh_.root + "/server.lock";
   int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -102,6 +103,8 @@ class Server : public Engine::Host {
   void RetryRun(const std::string& run_id, httplib::Response& res);
   void RetryJob(const std::string& job_id, httplib::Response& res);
   void CancelJob(const std::string& job_id, httplib::Response& res);
+  Result<JobRow> ChangeJob(Store* store, const std::string& job_id,
+                           const std::function<std::string(JobRow&)>& change, std::string* refused);
   void Events(const httplib::Request& req, httplib::Response& res);
   void Metrics(httplib::Response& res);
   nlohmann::json StatusJson();

@@ -629,22 +629,35 @@ JobRow ReadJob(Stmt& q) {
   return j;
 }
 
+// The job a bound statement finds, if any.
+Result<std::optional<JobRow>> OneJob(Stmt& q) {
+  int rc = q.Step();
+  if (rc == SQLITE_ROW) return std::optional<JobRow>(ReadJob(q));
+  if (rc != SQLITE_DONE) return Status::Internal("read job");
+  return std::optional<JobRow>();
+}
+
+// Every job a bound statement finds.
+Result<std::vector<JobRow>> Jobs(Stmt& q) {
+  std::vector<JobRow> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadJob(q));
+  if (rc != SQLITE_DONE) return Status::Internal("list jobs");
+  return out;
+}
+
 }  // namespace
 
 Result<std::pair<JobRow, bool>> Store::SubmitJob(const JobRow& j) {
   std::pair<JobRow, bool> out{j, true};
   Status st = Transaction([&]() -> Status {
     if (!j.key.empty()) {
-      static const std::string sql = std::string("SELECT ") + kJobCols + " FROM jobs WHERE key=?";
-      Stmt q(Prepare(sql.c_str()));
-      if (!q.ok()) return Error("read job");
-      q.Bind(j.key);
-      int rc = q.Step();
-      if (rc == SQLITE_ROW) {
-        out = {ReadJob(q), false};
+      auto known = JobWithKey(j.key);
+      if (!known.ok()) return known.status();
+      if (known.value()) {
+        out = {*known.value(), false};
         return Status::Ok();
       }
-      if (rc != SQLITE_DONE) return Error("read job");
     }
     Stmt q(Prepare(
         "INSERT INTO jobs(job_id,key,pipeline_file,params,priority,deadline,state,attempts,max_attempts,"
@@ -675,10 +688,7 @@ Result<std::optional<JobRow>> Store::GetJob(const std::string& job_id) {
   Stmt q(Prepare(sql.c_str()));
   if (!q.ok()) return Error("read job");
   q.Bind(job_id);
-  int rc = q.Step();
-  if (rc == SQLITE_ROW) return std::optional<JobRow>(ReadJob(q));
-  if (rc != SQLITE_DONE) return Error("read job");
-  return std::optional<JobRow>();
+  return OneJob(q);
 }
 
 Result<std::optional<JobRow>> Store::JobOfRun(const std::string& run_id) {
@@ -687,10 +697,7 @@ Result<std::optional<JobRow>> Store::JobOfRun(const std::string& run_id) {
   Stmt q(Prepare(sql.c_str()));
   if (!q.ok()) return Error("read job");
   q.Bind(run_id);
-  int rc = q.Step();
-  if (rc == SQLITE_ROW) return std::optional<JobRow>(ReadJob(q));
-  if (rc != SQLITE_DONE) return Error("read job");
-  return std::optional<JobRow>();
+  return OneJob(q);
 }
 
 Result<std::optional<JobRow>> Store::JobWithKey(const std::string& key) {
@@ -698,10 +705,7 @@ Result<std::optional<JobRow>> Store::JobWithKey(const std::string& key) {
   Stmt q(Prepare(sql.c_str()));
   if (!q.ok()) return Error("read job");
   q.Bind(key);
-  int rc = q.Step();
-  if (rc == SQLITE_ROW) return std::optional<JobRow>(ReadJob(q));
-  if (rc != SQLITE_DONE) return Error("read job");
-  return std::optional<JobRow>();
+  return OneJob(q);
 }
 
 Result<std::vector<JobRow>> Store::ListJobs(const std::string& state, int limit) {
@@ -710,11 +714,7 @@ Result<std::vector<JobRow>> Store::ListJobs(const std::string& state, int limit)
   Stmt q(Prepare(sql.c_str()));
   if (!q.ok()) return Error("list jobs");
   q.Bind(state).Bind(state).Bind(limit);
-  std::vector<JobRow> out;
-  int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadJob(q));
-  if (rc != SQLITE_DONE) return Error("list jobs");
-  return out;
+  return Jobs(q);
 }
 
 Result<std::vector<JobRow>> Store::LeasableJobs(int64_t now, int limit) {
@@ -725,22 +725,14 @@ Result<std::vector<JobRow>> Store::LeasableJobs(int64_t now, int limit) {
   Stmt q(Prepare(sql.c_str()));
   if (!q.ok()) return Error("list jobs");
   q.Bind(now).Bind(limit);
-  std::vector<JobRow> out;
-  int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadJob(q));
-  if (rc != SQLITE_DONE) return Error("list jobs");
-  return out;
+  return Jobs(q);
 }
 
 Result<std::vector<JobRow>> Store::LeasedJobs() {
   static const std::string sql = std::string("SELECT ") + kJobCols + " FROM jobs WHERE state='leased'";
   Stmt q(Prepare(sql.c_str()));
   if (!q.ok()) return Error("list jobs");
-  std::vector<JobRow> out;
-  int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadJob(q));
-  if (rc != SQLITE_DONE) return Error("list jobs");
-  return out;
+  return Jobs(q);
 }
 
 Result<int64_t> Store::RenewLeases(const std::string& owner, int64_t expires) {

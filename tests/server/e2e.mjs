@@ -9,8 +9,10 @@
 // PIPELINE_PATH (no params) on #/submit; follows the job's run link; waits until
 // every step is succeeded; checks the Gantt has a bar and a task's log page loads;
 // opens a .txt or .json output of the first step inline and compares it with the
-// API's bytes; shows the queue and the runs list. Screenshots go to SCREENSHOT_DIR
-// (login.png, run.png, outputs.png, queue.png, runs.png; failure.png on failure).
+// API's bytes; when the run has draw/left/side.png (the pipeline of
+// test_server_ui.sh), shows it as an image of its real width; shows the queue and
+// the runs list. Screenshots go to SCREENSHOT_DIR (login.png, run.png,
+// outputs.png, image.png, queue.png, runs.png; failure.png on failure).
 // Prints `ok - ...` per check; exits 1 on the first failure, 2 on bad usage.
 
 import {createRequire} from 'node:module';
