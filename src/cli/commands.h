@@ -1,6 +1,7 @@
 // Options and entry points of each command; main.cc wires them to CLI11.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -75,6 +76,18 @@ struct SubmitOptions {
   bool json = false;
 };
 int SubmitCommand(const SubmitOptions& o);
+
+// `nightshift model push|list|show|rm|verify` (docs/models.md).
+struct ModelOptions {
+  std::string action;
+  std::string name;  // NAME (push, list) or NAME[@VERSION] (show, rm, verify)
+  std::string path;  // push
+  int64_t version = 0;
+  std::vector<std::string> meta;  // "k=v"
+  std::string root;
+  bool json = false;
+};
+int ModelCommand(const ModelOptions& o);
 
 // `nightshift task-exec SPEC.json`: runs one attempt on a cluster node and
 // writes its result record (the Slurm executor's job body; not for users).

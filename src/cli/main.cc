@@ -144,6 +144,31 @@ int Main(int argc, char** argv) {
   cost->add_flag("--json", co.json, "JSON output");
 
   std::string task_spec;
+  ModelOptions mo;
+  auto* model = app.add_subcommand("model", "The model registry: push, list, show, rm, verify (docs/models.md)");
+  model->require_subcommand(1);
+  auto model_sub = [&](const char* name, const char* help) {
+    auto* c = model->add_subcommand(name, help);
+    c->add_option("--root", mo.root, "Root folder (default: $NIGHTSHIFT_ROOT or .)");
+    c->add_flag("--json", mo.json, "JSON output");
+    c->callback([&mo, name] { mo.action = name; });
+    return c;
+  };
+  auto* mpush = model_sub("push", "Add a version of a model: a file or a folder, copied and hashed (sha256)");
+  mpush->add_option("name", mo.name, "Model name")->required();
+  mpush->add_option("path", mo.path, "A file, or a folder of files")->required();
+  mpush->add_option("--version", mo.version, "The version number (default: the next; never one used before)")
+      ->check(CLI::PositiveNumber);
+  mpush->add_option("--meta", mo.meta, "Metadata: --meta key=value (repeatable)");
+  auto* mlist = model_sub("list", "List model versions");
+  mlist->add_option("name", mo.name, "Only this model");
+  auto* mshow = model_sub("show", "Show a version: digest, files, metadata, the runs that used it");
+  mshow->add_option("ref", mo.name, "NAME, NAME@latest or NAME@VERSION")->required();
+  auto* mrm = model_sub("rm", "Remove a version (refused while a run that has not finished uses it)");
+  mrm->add_option("ref", mo.name, "NAME@VERSION")->required();
+  auto* mverify = model_sub("verify", "Hash every file of a version again and compare (exit 1 on a mismatch)");
+  mverify->add_option("ref", mo.name, "NAME, NAME@latest or NAME@VERSION")->required();
+
   auto* task_exec = app.add_subcommand("task-exec", "Run one attempt on a cluster node (the Slurm executor's job body)");
   task_exec->add_option("spec", task_spec, "The attempt's spec (.json, written by the engine)")->required();
   task_exec->group("");  // not for users: hidden from --help
@@ -162,6 +187,7 @@ int Main(int argc, char** argv) {
   if (*cancel) return io.server.empty() ? CancelCommand(io) : RemoteCancel(io);
   if (*serve) return server::Server(so).Run();
   if (*submit) return SubmitCommand(sub);
+  if (*model) return ModelCommand(mo);
   if (*preempt) return PreemptCommand(io, preempt_task);
   if (*cost) return CostCommand(co);
   if (*task_exec) return TaskExecCommand(task_spec);

@@ -99,6 +99,27 @@ CREATE INDEX jobs_by_run ON jobs(run_id);
 CREATE INDEX jobs_by_resume ON jobs(resume);
 CREATE INDEX runs_by_status ON runs(status, run_id);
 )sql",
+    // 6: the model registry (docs/models.md). A removed version keeps its row, so
+    // its number is never given again; run_models says which runs pinned which.
+    R"sql(
+CREATE TABLE models(
+  name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  digest TEXT NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  files INTEGER NOT NULL,
+  meta TEXT NOT NULL,
+  source TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  removed_at INTEGER NOT NULL,
+  PRIMARY KEY(name, version));
+CREATE TABLE run_models(
+  run_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  PRIMARY KEY(run_id, name, version));
+CREATE INDEX run_models_by_model ON run_models(name, version);
+)sql",
 };
 
 constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);
@@ -198,6 +219,10 @@ const char* const kReadOnlyShims[] = {
     "priority INTEGER, deadline INTEGER, state TEXT, attempts INTEGER, max_attempts INTEGER, run_id TEXT, "
     "resume TEXT, lease_owner TEXT, lease_expires INTEGER, created_at INTEGER, updated_at INTEGER, "
     "message TEXT);",
+    // 5 -> 6: no models yet
+    "CREATE TEMP TABLE models(name TEXT, version INTEGER, digest TEXT, size_bytes INTEGER, files INTEGER, "
+    "meta TEXT, source TEXT, created_at INTEGER, removed_at INTEGER);"
+    "CREATE TEMP TABLE run_models(run_id TEXT, name TEXT, version INTEGER);",
 };
 
 }  // namespace
@@ -797,6 +822,88 @@ Status Store::ForEachAttempt(const std::function<void(const std::string&, const 
   while ((rc = q.Step()) == SQLITE_ROW) fn(q.Text(0), q.Text(1), q.Text(2), q.Int(3));
   if (rc != SQLITE_DONE) return Error("read attempts");
   return Status::Ok();
+}
+
+// ---------------------------------------------------------------- models
+
+namespace {
+
+constexpr const char* kModelCols = "name,version,digest,size_bytes,files,meta,source,created_at,removed_at";
+
+// Every model version a bound statement finds.
+Result<std::vector<ModelRow>> Models(Stmt& q) {
+  std::vector<ModelRow> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    ModelRow m;
+    m.name = q.Text(0);
+    m.version = q.Int(1);
+    m.digest = q.Text(2);
+    m.size_bytes = q.Int(3);
+    m.files = q.Int(4);
+    m.meta_json = q.Text(5);
+    m.source = q.Text(6);
+    m.created_at = q.Int(7);
+    m.removed_at = q.Int(8);
+    out.push_back(std::move(m));
+  }
+  if (rc != SQLITE_DONE) return Status::Internal("read models");
+  return out;
+}
+
+}  // namespace
+
+Status Store::InsertModel(const ModelRow& m) {
+  Stmt q(Prepare("INSERT INTO models(name,version,digest,size_bytes,files,meta,source,created_at,removed_at) "
+                 "VALUES(?,?,?,?,?,?,?,?,?)"));
+  q.Bind(m.name).Bind(m.version).Bind(m.digest).Bind(m.size_bytes).Bind(m.files).Bind(m.meta_json)
+      .Bind(m.source).Bind(m.created_at).Bind(m.removed_at);
+  NS_STEP_DONE(q, "insert model " + m.name);
+  return Status::Ok();
+}
+
+Status Store::RemoveModel(const std::string& name, int64_t version, int64_t now) {
+  Stmt q(Prepare("UPDATE models SET removed_at=? WHERE name=? AND version=?"));
+  q.Bind(now).Bind(name).Bind(version);
+  NS_STEP_DONE(q, "remove model " + name);
+  return Status::Ok();
+}
+
+Result<std::vector<ModelRow>> Store::ListModels(const std::string& name, bool removed) {
+  static const std::string sql = std::string("SELECT ") + kModelCols +
+                                 " FROM models WHERE (?='' OR name=?) AND (? OR removed_at=0) ORDER BY name, version";
+  Stmt q(Prepare(sql.c_str()));
+  if (!q.ok()) return Error("list models");
+  q.Bind(name).Bind(name).Bind(removed ? 1 : 0);
+  return Models(q);
+}
+
+Result<int64_t> Store::MaxModelVersion(const std::string& name) {
+  Stmt q(Prepare("SELECT COALESCE(MAX(version),0) FROM models WHERE name=?"));
+  if (!q.ok()) return Error("read models");
+  q.Bind(name);
+  if (q.Step() != SQLITE_ROW) return Error("read models");
+  return q.Int(0);
+}
+
+Status Store::AddRunModel(const std::string& run_id, const std::string& name, int64_t version) {
+  Stmt q(Prepare("INSERT OR IGNORE INTO run_models(run_id,name,version) VALUES(?,?,?)"));
+  q.Bind(run_id).Bind(name).Bind(version);
+  NS_STEP_DONE(q, "record the models of run " + run_id);
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> Store::RunsUsingModel(const std::string& name, int64_t version, bool unfinished) {
+  Stmt q(Prepare("SELECT r.run_id FROM run_models m JOIN runs r ON r.run_id=m.run_id "
+                 "WHERE m.name=? AND m.version=? AND (? = 0 OR r.status NOT IN ('succeeded','failed','cancelled')) "
+                 "ORDER BY r.run_id"));
+  if (!q.ok()) return Error("read run models");
+  q.Bind(name).Bind(version).Bind(unfinished ? 1 : 0);
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(q.Text(0));
+  if (rc != SQLITE_DONE) return Error("read run models");
+  return out;
 }
 
 }  // namespace ns

@@ -96,6 +96,20 @@ struct RunFilter {
   int limit = 50;
 };
 
+// One version of a model in the registry (docs/models.md). Its files are under
+// <root>/models/<name>/<version>/; removed_at != 0: removed (the number stays taken).
+struct ModelRow {
+  std::string name;
+  int64_t version = 0;
+  std::string digest;  // "sha256:<hex>" of the version's manifest
+  int64_t size_bytes = 0;
+  int64_t files = 0;
+  std::string meta_json = "{}";
+  std::string source;  // the path it was pushed from
+  int64_t created_at = 0;
+  int64_t removed_at = 0;
+};
+
 struct EventRow {
   int64_t id = 0;
   std::string run_id;
@@ -108,7 +122,7 @@ struct EventRow {
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
 
   enum class Mode {
     kReadWrite,  // creates the file if needed and migrates it to kSchemaVersion
@@ -190,6 +204,19 @@ class Store {
   // resumed (its step_started events), in the order the steps started: a task has a row only
   // once it has finished, so this is how pending tasks are counted.
   Result<std::vector<std::pair<std::string, int64_t>>> StepTaskCounts(const std::string& run_id);
+
+  // The model registry (engine/models.h keeps the files). ListModels: every
+  // version of `name` ("" for all names), oldest first; removed ones too when
+  // `removed`. MaxModelVersion counts removed versions (a number is never
+  // given twice); 0 when the name has none.
+  Status InsertModel(const ModelRow& m);
+  Status RemoveModel(const std::string& name, int64_t version, int64_t now);
+  Result<std::vector<ModelRow>> ListModels(const std::string& name, bool removed = false);
+  Result<int64_t> MaxModelVersion(const std::string& name);
+  // A run pinned name@version (recorded when it is created or resumed).
+  Status AddRunModel(const std::string& run_id, const std::string& name, int64_t version);
+  // The runs that pinned name@version; only those not finished when `unfinished`.
+  Result<std::vector<std::string>> RunsUsingModel(const std::string& name, int64_t version, bool unfinished);
 
   // Statements and transactions that changed the database through this Store
   // (BEGIN and COMMIT are not counted as statements).
