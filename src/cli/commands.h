@@ -89,6 +89,10 @@ struct ModelOptions {
 };
 int ModelCommand(const ModelOptions& o);
 
+// `nightshift container-exec ... -- COMMAND`: an attempt in a container (the
+// engine's wrapper for steps with image:, docs/containers.md; not for users).
+int ContainerExecCommand(int argc, char** argv);
+
 // `nightshift task-exec SPEC.json`: runs one attempt on a cluster node and
 // writes its result record (the Slurm executor's job body; not for users).
 int TaskExecCommand(const std::string& spec_path);

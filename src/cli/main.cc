@@ -9,6 +9,8 @@
 namespace ns::cli {
 
 int Main(int argc, char** argv) {
+  // The step's own words follow `--` as they are: no option parsing for them.
+  if (argc > 1 && std::string(argv[1]) == "container-exec") return ContainerExecCommand(argc, argv);
   CLI::App app{
       "nightshift: runs batch ML inference pipelines over video, on one machine or a cluster.\n"
       "Exit codes: 0 ok, 1 run failed, 2 bad input, 3 engine error, 130 cancelled."};

@@ -15,7 +15,10 @@
 #include "cli/run_cost.h"
 #include "cli/slurm_config.h"
 #include "exec/local_executor.h"
+#include "engine/models.h"
 #include "engine/preflight.h"
+#include "exec/container.h"
+#include "spec/manifest.h"
 #include "util/fs.h"
 #include "util/process.h"
 #include "util/strings.h"
@@ -30,6 +33,136 @@ std::string SelfDir() {
   if (n <= 0) return "";
   buf[n] = 0;
   return DirName(buf);
+}
+
+// Renders a template that may use only params and ${pipeline.dir}.
+Result<std::string> RenderStatic(const spec::Template& t, const spec::Pipeline& pl, const spec::ParamValues& params) {
+  return spec::RenderString(t, [&](const spec::TemplatePart& p) -> Result<spec::RefValue> {
+    spec::RefValue v;
+    if (p.kind == spec::RefKind::kPipelineDir) {
+      v.scalar = pl.dir;
+    } else if (p.kind == spec::RefKind::kParam && params.count(p.name)) {
+      const auto& pv = params.at(p.name);
+      v.is_list = pv.type == spec::ParamType::kList;
+      v.scalar = pv.scalar;
+      v.list = pv.list;
+    } else {
+      return Status::Invalid("no value for " + p.text);
+    }
+    return v;
+  });
+}
+
+// The models, images and manifests of a run, pinned and checked before it
+// exists; every problem is reported. A resumed run keeps what it pinned when
+// the step still asks for the same reference.
+bool PinInputs(Shared* sh, Prepared* p, const Report& report) {
+  const spec::Pipeline& pl = *p->pipeline;
+  RunConfig& cfg = p->cfg;
+  nlohmann::json before = nlohmann::json::object();
+  if (p->previous) {
+    auto text = ReadFile(sh->layout.RunDir(p->previous->run_id) + "/run.json");
+    if (text.ok()) {
+      before = nlohmann::json::parse(text.value(), nullptr, false);
+      if (!before.is_object()) before = nlohmann::json::object();
+    }
+  }
+  bool ok = true;
+  models::Registry registry(sh->store.get(), sh->root);
+  bool any_image = false;
+  for (const auto& step : pl.steps) any_image = any_image || !step.image_raw.empty();
+  std::optional<container::Settings> containers;
+  if (any_image) {
+    Status installed = container::CheckInstalled(sh->path_env);
+    auto prepared = container::Prepare(sh->root);
+    if (!installed.ok() || !prepared.ok()) {
+      report(pl.file + ": " + (!installed.ok() ? installed.message() : prepared.status().message()));
+      ok = false;
+    } else {
+      containers = prepared.value();
+      cfg.containers.conf = containers->conf;
+      cfg.containers.storage = containers->storage;
+    }
+  }
+  for (const auto& step : pl.steps) {
+    std::string where = pl.file + ":" + std::to_string(step.pos.line) + ": step '" + step.id + "'";
+    for (const auto& use : step.models) {
+      auto text = RenderStatic(use.ref, pl, cfg.params);
+      if (!text.ok()) {
+        report(where + ": models." + use.alias + ": " + text.status().message());
+        ok = false;
+        continue;
+      }
+      if (text.value().empty()) continue;  // this run does without it
+      auto ref = models::ParseModelRef(text.value());
+      if (!ref.ok()) {
+        report(where + ": models." + use.alias + ": " + ref.status().message());
+        ok = false;
+        continue;
+      }
+      models::Pinned pin;
+      pin.alias = use.alias;
+      const auto& old = before["models"][step.id][use.alias];
+      if (old.is_object() && old.value("requested", "") == text.value() && old["version"].is_number()) {
+        ref.value().version = old["version"].get<int64_t>();
+      }
+      auto row = registry.Resolve(ref.value());
+      if (!row.ok()) {
+        report(where + ": models." + use.alias + ": " + row.status().message());
+        ok = false;
+        continue;
+      }
+      pin.name = row.value().name;
+      pin.version = row.value().version;
+      pin.digest = row.value().digest;
+      pin.dir = registry.VersionDir(pin.name, pin.version);
+      pin.requested = text.value();
+      Status verified = registry.Verify(pin.name, pin.version);
+      if (!verified.ok()) {
+        report(where + ": " + verified.message());
+        ok = false;
+        continue;
+      }
+      cfg.models[step.id].push_back(pin);
+    }
+    if (!step.image_raw.empty() && containers) {
+      auto ref = RenderStatic(step.image, pl, cfg.params);
+      if (!ref.ok() || ref.value().empty()) {
+        report(where + ": image: " + (ref.ok() ? "renders empty" : ref.status().message()));
+        ok = false;
+      } else {
+        const auto& old = before["images"][step.id];
+        if (old.is_object() && old.value("ref", "") == ref.value() && !old.value("id", "").empty()) {
+          cfg.images[step.id] = {ref.value(), old.value("id", "")};
+        } else {
+          auto id = container::ResolveImage(*containers, ref.value());
+          if (!id.ok()) {
+            report(where + ": " + id.status().message());
+            ok = false;
+          } else {
+            cfg.images[step.id] = {ref.value(), id.value()};
+          }
+        }
+      }
+    }
+    if (step.foreach.kind == spec::ForeachKind::kManifest) {
+      auto file = RenderStatic(step.foreach.manifest, pl, cfg.params);
+      if (!file.ok() || file.value().empty()) {
+        report(where + ": foreach manifest: " + (file.ok() ? "renders empty" : file.status().message()));
+        ok = false;
+        continue;
+      }
+      std::string path = AbsolutePath(file.value()[0] == '/' ? file.value() : pl.dir + "/" + file.value());
+      auto m = spec::LoadManifest(path);
+      if (!m.ok()) {
+        for (const auto& line : Split(m.status().message(), '\n')) report(line);
+        ok = false;
+        continue;
+      }
+      cfg.manifests[step.id] = path;
+    }
+  }
+  return ok;
 }
 
 }  // namespace
@@ -252,12 +385,13 @@ int Check(const RunOptions& o, const std::string& file, const std::vector<std::s
       }
     }
   }
-  if (!st.ok() || !costable) return kExitBadInput;
-
   RunConfig& cfg = p->cfg;
+  cfg.params = resolved.value();
+  bool pinned = PinInputs(sh, p, report);
+  if (!st.ok() || !costable || !pinned) return kExitBadInput;
+
   cfg.layout = sh->layout;
   if (p->catalogue) cfg.catalogue = AbsolutePath(p->catalogue_path);
-  cfg.params = resolved.value();
   cfg.path_env = sh->path_env;
   cfg.seed = static_cast<uint64_t>(sh->clock.Now()) ^ static_cast<uint64_t>(::getpid());
   cfg.fault_kill_after_spawn = ::getenv("NIGHTSHIFT_TEST_KILL_AFTER_SPAWN") != nullptr;
@@ -315,6 +449,20 @@ int Create(Shared* sh, Prepared* p, const std::function<Status()>& also,
   const spec::Pipeline& pipeline = *p->pipeline;
   ProcessIdentity self = SelfIdentity();
   Status st = Status::Ok();
+  // The models the run pinned, recorded in the transaction that makes or takes
+  // the run: `model rm` (a transaction too) either sees the run or has already
+  // removed the version, which this then reports.
+  auto record_models = [&]() -> Status {
+    models::Registry registry(store, sh->root);
+    for (const auto& [step, pins] : cfg.models) {
+      for (const auto& pin : pins) {
+        auto row = registry.Resolve({pin.name, pin.version});
+        if (!row.ok()) return Status::Invalid("step '" + step + "': " + row.status().message());
+        NS_RETURN_IF_ERROR(store->AddRunModel(cfg.run_id, pin.name, pin.version));
+      }
+    }
+    return Status::Ok();
+  };
   if (p->previous) {
     cfg.run_id = p->previous->run_id;
     cfg.resume = true;
@@ -345,6 +493,7 @@ int Create(Shared* sh, Prepared* p, const std::function<Status()>& also,
         NS_RETURN_IF_ERROR(store->UpsertAttempt(a));
       }
       NS_RETURN_IF_ERROR(store->AppendEvent({0, cfg.run_id, sh->clock.Now(), "run_resumed", "", 0, ""}));
+      NS_RETURN_IF_ERROR(record_models());
       return also ? also() : Status::Ok();
     });
     if (st.ok() && taken_by_other) {
@@ -376,6 +525,7 @@ int Create(Shared* sh, Prepared* p, const std::function<Status()>& also,
       st = store->Transaction([&]() -> Status {
         NS_RETURN_IF_ERROR(store->InsertRun(row));
         NS_RETURN_IF_ERROR(store->AppendEvent({0, cfg.run_id, sh->clock.Now(), "run_created", "", 0, ""}));
+        NS_RETURN_IF_ERROR(record_models());
         return also ? also() : Status::Ok();
       });
     }

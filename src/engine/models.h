@@ -13,20 +13,15 @@
 #include <string>
 #include <vector>
 
+#include "spec/model_ref.h"
 #include "store/store.h"
 #include "util/status.h"
 
 namespace ns::models {
 
-// "players", "players@latest" (version 0) or "players@3".
-struct ModelRef {
-  std::string name;
-  int64_t version = 0;  // 0: the newest version not removed
-  std::string Text() const { return name + "@" + (version ? std::to_string(version) : "latest"); }
-};
-// [A-Za-z0-9][A-Za-z0-9._-]*, at most 128 characters.
-bool IsModelName(const std::string& name);
-Result<ModelRef> ParseModelRef(const std::string& text);
+using spec::IsModelName;
+using spec::ModelRef;
+using spec::ParseModelRef;
 
 // A pinned model as a run records it (run.json "models").
 struct Pinned {
@@ -35,6 +30,7 @@ struct Pinned {
   int64_t version = 0;
   std::string digest;
   std::string dir;  // absolute
+  std::string requested;  // the reference as the step gave it ("players@latest")
 };
 
 class Registry {

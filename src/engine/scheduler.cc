@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "spec/manifest.h"
+
 #include "engine/cost.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -63,6 +65,7 @@ struct Scheduler::Task {
   std::string key;         // "step" or "step.item": log and staging names
   std::string item;        // folder name of a foreach item; "" otherwise
   std::string item_value;  // ${item}
+  json fields;             // a manifest entry's fields (${item.FIELD}); null otherwise
   TaskState state = TaskState::kPending;
   std::vector<std::string> argv;
   std::string fingerprint;
@@ -116,6 +119,7 @@ Scheduler::Scheduler(const spec::Pipeline& pipeline, RunConfig config, Store* st
       events_(events),
       observer_(observer),
       rng_(config_.seed ? config_.seed : 0x9E3779B97F4A7C15ull) {
+  registry_ = models::Registry(store_, config_.layout.root);
   steps_.resize(pipeline_.steps.size());
   needs_.resize(pipeline_.steps.size());
   dependents_.resize(pipeline_.steps.size());
@@ -236,6 +240,26 @@ spec::Resolver Scheduler::MakeResolver(const Task& t) {
       case spec::RefKind::kItem:
         v.scalar = t.item_value;
         return v;
+      case spec::RefKind::kItemField: {
+        if (!t.fields.is_object() || !t.fields.contains(p.name)) {
+          return Status::Invalid("its manifest entry has no field '" + p.name + "' (used as " + p.text + ")");
+        }
+        const json& f = t.fields[p.name];
+        v.scalar = f.is_string() ? f.get<std::string>() : f.dump();
+        return v;
+      }
+      case spec::RefKind::kModel: {
+        auto it = config_.models.find(pipeline_.steps[t.step].id);
+        if (it != config_.models.end()) {
+          for (const auto& m : it->second) {
+            if (m.alias == p.name) {
+              v.scalar = m.dir;
+              return v;
+            }
+          }
+        }
+        return Status::Invalid(p.text + " names no model: its reference rendered empty for this run");
+      }
       case spec::RefKind::kRunId:
         v.scalar = config_.run_id;
         return v;
@@ -337,6 +361,21 @@ Result<std::string> Scheduler::Fingerprint(const spec::Step& step, const Task& t
     h.Add(w);
     h.Add(it->second);
   }
+  // What a step runs with beyond its command: the content of its models, its
+  // image, its manifest entry.
+  h.Add("models");
+  if (auto m = config_.models.find(step.id); m != config_.models.end()) {
+    for (const auto& pin : m->second) {
+      h.Add(pin.alias);
+      h.Add(pin.digest);
+    }
+  }
+  h.Add("image");
+  if (auto im = config_.images.find(step.id); im != config_.images.end()) h.Add(im->second.id);
+  if (t.fields.is_object()) {
+    h.Add("fields");
+    h.Add(DumpJson(t.fields));
+  }
   h.Add("upstream");
   for (size_t di : needs_[t.step]) h.Add(steps_[di].fingerprint);
   return h.HexDigest();
@@ -369,7 +408,8 @@ Status GlobUnder(const std::string& base, const std::vector<std::string>& comps,
 
 }  // namespace
 
-Status Scheduler::ExpandItems(size_t si, std::vector<std::pair<std::string, std::string>>* items) {
+Status Scheduler::ExpandItems(size_t si, std::vector<std::pair<std::string, std::string>>* items,
+                              std::vector<json>* fields) {
   const spec::Step& step = pipeline_.steps[si];
   std::set<std::string> taken;
   auto add = [&](const std::string& value, const std::string& name_source) {
@@ -385,6 +425,17 @@ Status Scheduler::ExpandItems(size_t si, std::vector<std::pair<std::string, std:
     case spec::ForeachKind::kParam: {
       const auto& pv = config_.params.at(step.foreach.param);
       for (const auto& v : pv.list) add(v, PathExists(v) ? StemOf(v) : v);
+      break;
+    }
+    case spec::ForeachKind::kManifest: {
+      auto file = config_.manifests.find(step.id);
+      if (file == config_.manifests.end()) return Status::Internal("no manifest for step " + step.id);
+      auto m = spec::LoadManifest(file->second);
+      if (!m.ok()) return m.status();
+      for (auto& e : m.value().entries) {
+        items->emplace_back(ItemFolderName(spec::ManifestItemName(e), &taken), e.path);
+        fields->push_back(std::move(e.fields));
+      }
       break;
     }
     case spec::ForeachKind::kGlob: {
@@ -429,7 +480,8 @@ Status Scheduler::ExpandStep(size_t si) {
   ss.status = StepStatus::kRunning;
   ss.started_at = clock_->Now();
   std::vector<std::pair<std::string, std::string>> items;
-  Status expanded = ExpandItems(si, &items);
+  std::vector<json> fields;
+  Status expanded = ExpandItems(si, &items, &fields);
   if (!expanded.ok()) {
     // The step fails with the reason (its dependents are skipped); the engine goes on.
     ss.error = expanded.message();
@@ -461,12 +513,14 @@ Status Scheduler::ExpandStep(size_t si) {
   observer_->OnEvent(started);
   NS_RETURN_IF_ERROR(Event("step_started", nullptr, DumpJson(json{{"step", step.id}, {"tasks", items.size()}})));
 
-  for (auto& [name, value] : items) {
+  for (size_t k = 0; k < items.size(); ++k) {
+    auto& [name, value] = items[k];
     auto t = std::make_unique<Task>();
     t->index = tasks_.size();
     t->step = si;
     t->item = name;
     t->item_value = value;
+    if (k < fields.size()) t->fields = std::move(fields[k]);
     t->id = foreach ? step.id + "/" + name : step.id;
     t->key = foreach ? step.id + "." + name : step.id;
     auto prev_attempts = previous_attempts_.find(t->id);
@@ -907,6 +961,11 @@ Result<int64_t> Scheduler::Spawn(Task& t) {
     std::string ckpt = config_.layout.CheckpointDir(config_.run_id, t.key);
     if (!IsDirectory(ckpt)) NS_RETURN_IF_ERROR(MakeDirs(ckpt));
   }
+  // A registered model is checked before every attempt that uses it: a few
+  // stat(2) calls, and a hash of a file only when its stat moved.
+  if (auto m = config_.models.find(step.id); m != config_.models.end()) {
+    for (const auto& pin : m->second) NS_RETURN_IF_ERROR(registry_.Verify(pin.name, pin.version));
+  }
   auto spec = MakeSpec(t);
   if (!spec.ok()) return spec.status();
   return executor_->Submit(spec.value());
@@ -966,6 +1025,15 @@ Result<AttemptSpec> Scheduler::MakeSpec(Task& t) {
   put("NIGHTSHIFT_ATTEMPT_UID", spec.uid);
   put("NIGHTSHIFT_CAPACITY_CLASS", spec.capacity_class);
   if (step.foreach.kind != spec::ForeachKind::kNone) put("NIGHTSHIFT_ITEM", t.item_value);
+  if (t.fields.is_object()) put("NIGHTSHIFT_ITEM_FIELDS", DumpJson(t.fields));
+  if (auto m = config_.models.find(step.id); m != config_.models.end()) {
+    for (const auto& pin : m->second) {
+      put("NIGHTSHIFT_MODEL_DIR_" + ToUpper(pin.alias), pin.dir);
+      // Bound read-only for the attempt: a step cannot change a registered
+      // model (as root a plain file mode would not stop it).
+      if (::geteuid() == 0) spec.readonly_paths.push_back(pin.dir);
+    }
+  }
   put("NIGHTSHIFT_OUTPUT_DIR", out_dir);
   if (!ckpt.empty()) put("NIGHTSHIFT_CHECKPOINT_DIR", ckpt);
   put("NIGHTSHIFT_PROGRESS_FILE", progress);
@@ -980,7 +1048,72 @@ Result<AttemptSpec> Scheduler::MakeSpec(Task& t) {
     put("NIGHTSHIFT_GPUS", Join(ids, ","));
   }
   for (const auto& [k, v] : env.value()) put(k, v);
+  if (config_.images.count(step.id)) {
+    // podman mounts the models read-only itself.
+    spec.argv = ContainerArgv(step, t, spec);
+    spec.readonly_paths.clear();
+  }
   return spec;
+}
+
+// nightshift container-exec runs podman in the foreground and stops the
+// container on SIGTERM (cli/container_exec.cc). The step sees every path of its
+// contract at the same place as on the host: its output, checkpoint and
+// scratch folders read-write; the run folder (upstream outputs), the models,
+// the path params, its item and the pipeline's folder read-only; nothing else
+// of the host.
+std::vector<std::string> Scheduler::ContainerArgv(const spec::Step& step, const Task& t,
+                                                  const AttemptSpec& spec) const {
+  const RunConfig::Image& image = config_.images.at(step.id);
+  Hasher h;
+  h.Add(spec.uid);
+  std::vector<std::string> a = {"nightshift", "container-exec", "--image", image.id, "--name",
+                                "nightshift-" + h.HexDigest().substr(0, 24), "--grace-ms",
+                                std::to_string(step.grace_ms), "--cpus", FormatDouble(step.resources.cpus),
+                                "--workdir", spec.cwd};
+  if (step.resources.memory_bytes > 0) {
+    a.push_back("--memory");
+    a.push_back(std::to_string(step.resources.memory_bytes));
+  }
+  if (!config_.containers.conf.empty()) {
+    a.push_back("--conf");
+    a.push_back(config_.containers.conf);
+  }
+  if (!config_.containers.storage.empty()) {
+    a.push_back("--storage");
+    a.push_back(config_.containers.storage);
+  }
+  std::set<std::string> seen;
+  auto mount = [&](const std::string& path, bool rw) {
+    if (path.empty() || path[0] != '/' || !seen.insert(path).second || !PathExists(path)) return;
+    a.push_back(rw ? "--rw" : "--ro");
+    a.push_back(path);
+  };
+  mount(run_dir_, false);
+  mount(spec.cwd, true);
+  for (const auto& e : spec.env) {
+    if (StartsWith(e, "TMPDIR=")) mount(e.substr(7), true);
+    if (StartsWith(e, "NIGHTSHIFT_CHECKPOINT_DIR=")) mount(e.substr(26), true);
+  }
+  if (auto m = config_.models.find(step.id); m != config_.models.end()) {
+    for (const auto& pin : m->second) mount(pin.dir, false);
+  }
+  for (const auto& [name, value] : config_.params) {
+    if (value.type == spec::ParamType::kPath) mount(value.scalar, false);
+  }
+  if (!t.item_value.empty() && t.item_value[0] == '/') mount(t.item_value, false);
+  // The pipeline's folder only when the step names it (its scripts): it may
+  // hold much else.
+  bool uses_dir = false;
+  auto scan = [&](const spec::Template& tpl) {
+    for (const auto& part : tpl.parts) uses_dir = uses_dir || (part.is_ref && part.kind == spec::RefKind::kPipelineDir);
+  };
+  for (const auto& w : step.run) scan(w);
+  for (const auto& e : step.env) scan(e.value);
+  if (uses_dir) mount(pipeline_.dir, false);
+  a.push_back("--");
+  a.insert(a.end(), t.argv.begin(), t.argv.end());
+  return a;
 }
 
 // Params as the step contract exports them: NIGHTSHIFT_PARAM_<NAME>, or, for a
@@ -1432,6 +1565,19 @@ Result<RunStatus> Scheduler::Finish() {
 
 // ---------------------------------------------------------------- reports
 
+json PinsJson(const std::map<std::string, std::vector<models::Pinned>>& pins) {
+  json out = json::object();
+  for (const auto& [step, list] : pins) {
+    json m = json::object();
+    for (const auto& p : list) {
+      m[p.alias] = {{"name", p.name}, {"version", p.version}, {"ref", p.name + "@" + std::to_string(p.version)},
+                    {"digest", p.digest}, {"dir", p.dir}, {"requested", p.requested}};
+    }
+    out[step] = m;
+  }
+  return out;
+}
+
 
 // One task as run.json and _task.json show it: argv, fingerprint, every attempt.
 std::string Scheduler::TaskJson(const Task& t) const {
@@ -1489,6 +1635,13 @@ Status Scheduler::WriteRunJson(const std::string& status) {
             // Counts no machine changes: SQL statements and transactions this
             // engine ran against the store for the run (see bench/dag_overhead).
             {"engine", {{"sql_statements", store_->statements()}, {"transactions", store_->transactions()}}}};
+  if (!config_.models.empty()) head["models"] = PinsJson(config_.models);
+  if (!config_.images.empty()) {
+    json im = json::object();
+    for (const auto& [step, image] : config_.images) im[step] = {{"ref", image.ref}, {"id", image.id}};
+    head["images"] = im;
+  }
+  if (!config_.manifests.empty()) head["manifests"] = config_.manifests;
   if (auto stats = executor_->Stats(); !stats.empty()) {
     json ex = json::object();
     for (const auto& [name, n] : stats) ex[name] = n;

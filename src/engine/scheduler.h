@@ -18,6 +18,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <memory>
 #include <queue>
 #include <string>
@@ -26,6 +27,7 @@
 #include "engine/cost.h"
 #include "engine/event_queue.h"
 #include "engine/layout.h"
+#include "engine/models.h"
 #include "exec/executor.h"
 #include "spec/params.h"
 #include "spec/pipeline.h"
@@ -85,7 +87,27 @@ struct RunConfig {
   // The instance catalogue the run is billed on ("": none); steps get it as
   // NIGHTSHIFT_CATALOGUE, so a report step can show the cost so far.
   std::string catalogue;
+
+  // Pinned when the run starts (cli/run_setup.cc), kept by a resume, recorded
+  // in run.json and part of each task's fingerprint. Per step id: the models
+  // it uses (docs/models.md) and the image it runs in (docs/containers.md).
+  std::map<std::string, std::vector<models::Pinned>> models;
+  struct Image {
+    std::string ref;  // as the step gave it
+    std::string id;   // podman's image id (sha256 hex): what runs
+  };
+  std::map<std::string, Image> images;
+  // How podman is called for steps with an image.
+  struct Containers {
+    std::string conf;     // CONTAINERS_CONF
+    std::string storage;  // "": podman's default storage; else --root DIR/storage --runroot DIR/run
+  } containers;
+  // Per step id: the manifest file its foreach iterates (docs/manifests.md).
+  std::map<std::string, std::string> manifests;
 };
+
+// run.json's "models": {step: {alias: {name, version, ref, digest, dir}}}.
+nlohmann::json PinsJson(const std::map<std::string, std::vector<models::Pinned>>& pins);
 
 using cost::CapacityClass;
 using cost::CapacityClassName;
@@ -172,7 +194,11 @@ class Scheduler {
   struct StepState;
 
   Status ExpandStep(size_t step_index);
-  Status ExpandItems(size_t step_index, std::vector<std::pair<std::string, std::string>>* items);
+  // (folder name, value) of each item; a manifest's also gives each entry's fields.
+  Status ExpandItems(size_t step_index, std::vector<std::pair<std::string, std::string>>* items,
+                     std::vector<nlohmann::json>* fields);
+  // The command that runs `argv` in the step's image (docs/containers.md).
+  std::vector<std::string> ContainerArgv(const spec::Step& step, const Task& t, const AttemptSpec& spec) const;
   Result<std::vector<std::string>> RenderArgv(const spec::Step& step, const Task& t);
   Result<std::vector<std::pair<std::string, std::string>>> RenderEnv(const spec::Step& step,
                                                                      const Task& t);
@@ -257,6 +283,7 @@ class Scheduler {
   // remote: task -> key and attempt left "running" by the previous engine, not yet adopted or lost
   std::map<std::string, std::pair<std::string, AttemptRow>> unresolved_running_;
   std::map<std::string, std::string> input_hash_cache_;
+  models::Registry registry_{nullptr, ""};  // checks the pinned models before each attempt
   // A param value longer than this is passed as NIGHTSHIFT_PARAM_<NAME>_FILE
   // (Linux refuses any one environment string over 128 KiB).
   static constexpr size_t kMaxParamEnvBytes = 32 * 1024;

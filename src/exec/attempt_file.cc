@@ -102,7 +102,8 @@ std::string AttemptSpecToJson(const AttemptSpec& s) {
          {"grace_ms", s.grace_ms},
          {"capacity_class", s.capacity_class},
          {"fingerprint", s.fingerprint},
-         {"record_prefix", Bytes(s.record_prefix)}};
+         {"record_prefix", Bytes(s.record_prefix)},
+         {"readonly_paths", BytesList(s.readonly_paths)}};
   return j.dump(1) + "\n";
 }
 
@@ -123,6 +124,9 @@ Result<AttemptSpec> AttemptSpecFromJson(const std::string& text) {
     s.grace_ms = j.at("grace_ms").get<int64_t>();
     s.capacity_class = j.at("capacity_class").get<std::string>();
     s.fingerprint = j.at("fingerprint").get<std::string>();
+    if (j.contains("readonly_paths") && !FromBytesList(j.at("readonly_paths"), &s.readonly_paths)) {
+      return Status::Invalid("bad attempt spec: readonly_paths");
+    }
   } catch (const json::exception& e) {
     return Status::Invalid(std::string("bad attempt spec: ") + e.what());
   }

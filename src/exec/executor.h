@@ -53,6 +53,10 @@ struct AttemptSpec {
   // own files (the Slurm executor: <prefix>.json, the job's spec for
   // `nightshift task-exec`, and <prefix>.result, its result record).
   std::string record_prefix;
+  // Folders the attempt may read but never change (the models it pins): the
+  // local executor binds each over itself read-only in a private mount
+  // namespace of the child.
+  std::vector<std::string> readonly_paths;
 };
 
 struct AttemptResult {

@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -72,7 +73,11 @@ struct SpawnArgs {
   const char* cwd = nullptr;
   int fds[3] = {-1, -1, -1};
   pid_t parent = 0;
+  // Folders the attempt sees read-only: bound over themselves in a private
+  // mount namespace (null-terminated; null: none).
+  char** readonly = nullptr;
   int error = 0;  // written by the child when exec fails (shared memory)
+  bool mount_failed = false;  // the error came from making `readonly` read-only
 };
 
 // Runs in the child, on its own stack, sharing the parent's memory until execve.
@@ -98,6 +103,21 @@ int SpawnChild(void* p) {
   for (int fd = 0; fd < 3; ++fd) {
     if (::syscall(SYS_dup3, a->fds[fd], fd, 0) < 0) {
       a->error = errno;
+      ::syscall(SYS_exit, 127);
+    }
+  }
+  if (a->readonly && a->readonly[0]) {
+    // Mounts made here are the child's alone; the rest of the tree keeps
+    // propagating nowhere (MS_PRIVATE), so nothing leaks to the host.
+    bool ok = ::syscall(SYS_unshare, CLONE_NEWNS) == 0 &&
+              ::syscall(SYS_mount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+    for (char** p = a->readonly; ok && *p; ++p) {
+      ok = ::syscall(SYS_mount, *p, *p, nullptr, MS_BIND | MS_REC, nullptr) == 0 &&
+           ::syscall(SYS_mount, nullptr, *p, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) == 0;
+    }
+    if (!ok) {
+      a->error = errno;
+      a->mount_failed = true;
       ::syscall(SYS_exit, 127);
     }
   }
@@ -386,6 +406,9 @@ Result<int64_t> LocalExecutor::Submit(const AttemptSpec& spec) {
   std::vector<char*> envp;
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  std::vector<char*> readonly;
+  for (const auto& r : spec.readonly_paths) readonly.push_back(const_cast<char*>(r.c_str()));
+  readonly.push_back(nullptr);
   {
     // Until it is in children_, the sweep must not take the new child for a
     // leftover of an ended attempt.
@@ -409,6 +432,7 @@ Result<int64_t> LocalExecutor::Submit(const AttemptSpec& spec) {
   args.fds[1] = out_pipe[1];
   args.fds[2] = err_pipe[1];
   args.parent = ::getpid();
+  args.readonly = readonly.data();
   pid_t pid = Spawn(&args);
   int spawn_errno = errno;
   ::close(out_pipe[1]);
@@ -423,6 +447,12 @@ Result<int64_t> LocalExecutor::Submit(const AttemptSpec& spec) {
     ::waitpid(pid, &status, 0);
     close_all();
     if (args.error == E2BIG) return Status::Invalid(ArgListTooLong(spec));
+    if (args.mount_failed) {
+      return Status::FromErrno("cannot start '" + spec.argv[0] + "': its models (" + Join(spec.readonly_paths, ", ") +
+                                   ") could not be made read-only in a private mount namespace (this needs root "
+                                   "or CAP_SYS_ADMIN)",
+                               args.error);
+    }
     return Status::FromErrno("cannot start '" + spec.argv[0] + "'" +
                                  (args.cwd ? std::string(" in ") + args.cwd : ""),
                              args.error);

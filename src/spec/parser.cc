@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "spec/limits.h"
+#include "spec/model_ref.h"
 #include "spec/yaml_loader.h"
 #include "util/fs.h"
 #include "util/hash.h"
@@ -488,7 +489,7 @@ void ParseStep(Parser& p, const std::string& id, const YAML::Node& key, const YA
   if (!p.CheckMap(node, where,
                   {"run", "shell", "script", "needs", "foreach", "resources", "env", "timeout",
                    "grace", "retry", "cache", "checkpoint", "spot", "max_interruptions", "notice",
-                   "description"})) {
+                   "description", "models", "image"})) {
     pl->steps.push_back(std::move(s));
     return;
   }
@@ -559,7 +560,27 @@ void ParseStep(Parser& p, const std::string& id, const YAML::Node& key, const YA
   }
   if (n["foreach"]) {
     const YAML::Node& f = n["foreach"];
-    if (f.IsSequence()) {
+    if (f.IsMap()) {
+      // foreach: {manifest: FILE}
+      if (p.CheckMap(f, where + ": foreach", {"manifest"}) && f["manifest"]) {
+        std::string raw;
+        if (p.GetString(f["manifest"], "foreach manifest", &raw)) {
+          auto t = ParseTemplate(raw);
+          if (!t.ok()) {
+            d->Error(Pos(f["manifest"]), where + ": foreach manifest: " + t.status().message());
+          } else if (raw.empty()) {
+            d->Error(Pos(f["manifest"]), where + ": foreach manifest is empty", "name a manifest file");
+          } else {
+            s.foreach.kind = ForeachKind::kManifest;
+            s.foreach.manifest = std::move(t.value());
+            s.foreach.manifest_raw = raw;
+          }
+        }
+      } else if (!f["manifest"]) {
+        d->Error(Pos(f), where + ": foreach as a mapping needs 'manifest: FILE'",
+                 "use foreach: {manifest: ${params.NAME}}, a list, ${params.LIST} or ${steps.STEP.output}/GLOB");
+      }
+    } else if (f.IsSequence()) {
       s.foreach.kind = ForeachKind::kLiteral;
       for (const auto& x : f) {
         std::string v;
@@ -607,6 +628,62 @@ void ParseStep(Parser& p, const std::string& id, const YAML::Node& key, const YA
   if (n["cache"]) p.GetBool(n["cache"], "cache", &s.cache);
   if (n["checkpoint"]) p.GetBool(n["checkpoint"], "checkpoint", &s.checkpoint);
   ParseSpot(p, n, &s.spot);
+  if (n["models"]) {
+    const YAML::Node& m = n["models"];
+    if (!m.IsMap()) {
+      d->Error(Pos(m), where + ": models must be a mapping of ALIAS: MODEL",
+               "e.g. models: {players: players@3} (or players@latest)");
+    } else {
+      for (const auto& kv : m) {
+        std::string alias, raw;
+        if (!p.GetString(kv.first, "model alias", &alias)) continue;
+        SourcePos pos = Pos(kv.first);
+        bool ok_alias = !alias.empty() && alias.size() <= 64 && std::islower(static_cast<unsigned char>(alias[0]));
+        for (char c : alias) ok_alias = ok_alias && (std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_');
+        if (!ok_alias) {
+          d->Error(pos, where + ": model alias '" + Excerpt(alias) + "' must match [a-z][a-z0-9_]*",
+                   "it becomes NIGHTSHIFT_MODEL_DIR_<ALIAS> and ${models.ALIAS}");
+          continue;
+        }
+        if (!p.GetString(kv.second, "model", &raw)) continue;
+        auto t = ParseTemplate(raw);
+        if (!t.ok()) {
+          d->Error(Pos(kv.second), where + ": models." + alias + ": " + t.status().message());
+          continue;
+        }
+        if (!t->HasRefs()) {
+          auto ref = ParseModelRef(raw);
+          if (!ref.ok()) {
+            d->Error(Pos(kv.second), where + ": models." + alias + ": " + ref.status().message());
+            continue;
+          }
+        }
+        bool dup = false;
+        for (const auto& u : s.models) dup = dup || u.alias == alias;
+        if (dup) {
+          d->Error(pos, where + ": model alias '" + alias + "' is given twice");
+          continue;
+        }
+        s.models.push_back({alias, std::move(t.value()), raw, Pos(kv.second)});
+      }
+    }
+  }
+  if (n["image"]) {
+    std::string raw;
+    s.image_pos = Pos(n["image"]);
+    if (p.GetString(n["image"], "image", &raw)) {
+      auto t = ParseTemplate(raw);
+      if (!t.ok()) {
+        d->Error(s.image_pos, where + ": image: " + t.status().message());
+      } else if (raw.empty() || raw.find_first_of(" \t\n") != std::string::npos || raw[0] == '-') {
+        d->Error(s.image_pos, where + ": image '" + Excerpt(raw) + "' is not an image name",
+                 "use NAME[:TAG] or NAME@sha256:DIGEST, as `podman images` lists it");
+      } else {
+        s.image = std::move(t.value());
+        s.image_raw = raw;
+      }
+    }
+  }
   pl->steps.push_back(std::move(s));
 }
 
@@ -650,9 +727,24 @@ void CheckRef(Parser& p, const Names& names, const Step& s, const std::set<std::
       break;
     case RefKind::kItem:
       if (s.foreach.kind == ForeachKind::kNone) {
-        d->Error(pos, where + " uses ${item} but has no foreach", "add foreach: or remove ${item}");
+        d->Error(pos, where + " uses " + text + " but has no foreach", "add foreach: or remove " + text);
       }
       break;
+    case RefKind::kItemField:
+      if (s.foreach.kind != ForeachKind::kManifest) {
+        d->Error(pos, where + " uses " + text + " but does not iterate a manifest",
+                 "only a manifest's entries have fields: foreach: {manifest: FILE}; ${item} is the item itself");
+      }
+      break;
+    case RefKind::kModel: {
+      bool known = false;
+      for (const auto& u : s.models) known = known || u.alias == r.name;
+      if (!known) {
+        d->Error(pos, where + " uses " + text + " but has no model '" + Excerpt(r.name) + "'",
+                 "declare it: models: {" + r.name + ": NAME@VERSION}");
+      }
+      break;
+    }
     default:
       break;
   }
@@ -767,7 +859,22 @@ void ValidateGraph(Parser& p, const std::map<std::string, YAML::Node>& step_node
       for (const auto& part : e.value.parts)
         if (part.is_ref) CheckRef(p, names, s, needs, part, pos, true);
     }
+    // Known before the run starts: only params and the pipeline's folder.
+    auto check_static = [&](const Template& t, SourcePos pos, const std::string& field) {
+      for (const auto& part : t.parts) {
+        if (!part.is_ref) continue;
+        if (part.kind == RefKind::kParam) {
+          CheckRef(p, names, s, needs, part, pos, false);
+        } else if (part.kind != RefKind::kPipelineDir) {
+          d->Error(pos, where + ": " + field + " uses " + Excerpt(part.text) + ", which is not known when the run starts",
+                   "use ${params.NAME} or ${pipeline.dir}");
+        }
+      }
+    };
+    for (const auto& u : s.models) check_static(u.ref, u.pos, "models." + u.alias);
+    check_static(s.image, s.image_pos, "image");
     SourcePos fpos = node["foreach"] ? Pos(node["foreach"]) : s.pos;
+    if (s.foreach.kind == ForeachKind::kManifest) check_static(s.foreach.manifest, fpos, "foreach manifest");
     if (s.foreach.kind == ForeachKind::kParam) {
       auto it = names.param.find(s.foreach.param);
       if (it == names.param.end()) {

@@ -52,7 +52,7 @@ struct RetryPolicy {
   unsigned on = kRetryRetryable;
 };
 
-enum class ForeachKind { kNone, kLiteral, kParam, kGlob };
+enum class ForeachKind { kNone, kLiteral, kParam, kGlob, kManifest };
 
 struct Foreach {
   ForeachKind kind = ForeachKind::kNone;
@@ -60,6 +60,19 @@ struct Foreach {
   std::string param;                 // kParam: a list param
   std::string step;                  // kGlob: the upstream step whose output is globbed
   std::string pattern;               // kGlob: relative glob, e.g. "*.mp4" or "*/x.json"
+  Template manifest;                 // kManifest: the manifest file (params, pipeline.dir)
+  std::string manifest_raw;
+};
+
+// `models: {ALIAS: REF}`: a registered model the step uses, pinned when the run
+// starts and given to it read-only as NIGHTSHIFT_MODEL_DIR_<ALIAS> and
+// ${models.ALIAS}. REF is NAME, NAME@latest or NAME@VERSION, and may use
+// ${params.X}; a REF that renders empty means the step runs without it.
+struct ModelUse {
+  std::string alias;
+  Template ref;
+  std::string raw;
+  SourcePos pos;
 };
 
 struct EnvVar {
@@ -99,6 +112,12 @@ struct Step {
   // against retry.max_attempts; after `max_interruptions` preemptions the task
   // runs on on-demand capacity.
   SpotPolicy spot;
+  std::vector<ModelUse> models;
+  // `image: NAME[:TAG|@sha256:DIGEST]`: the step runs in this OCI image through
+  // podman (docs/containers.md); may use ${params.X}. Empty: a plain process.
+  Template image;
+  std::string image_raw;
+  SourcePos image_pos;
 
   bool is_shell() const { return !shell.empty(); }
 };

@@ -121,6 +121,14 @@ Result<Template> ParseTemplate(const std::string& text) {
       p.name = f[1];
     } else if (f.size() == 1 && f[0] == "item") {
       p.kind = RefKind::kItem;
+    } else if (f.size() == 2 && f[0] == "item" && f[1] == "path") {
+      p.kind = RefKind::kItem;
+    } else if (f.size() == 2 && f[0] == "item" && IsIdent(f[1])) {
+      p.kind = RefKind::kItemField;
+      p.name = f[1];
+    } else if (f.size() == 2 && f[0] == "models" && IsIdent(f[1])) {
+      p.kind = RefKind::kModel;
+      p.name = f[1];
     } else if (f.size() == 2 && f[0] == "run" && f[1] == "id") {
       p.kind = RefKind::kRunId;
     } else if (f.size() == 2 && f[0] == "pipeline" && f[1] == "dir") {
@@ -128,7 +136,7 @@ Result<Template> ParseTemplate(const std::string& text) {
     } else {
       return Status::Invalid("unknown reference '" + Excerpt(whole) +
                              "'; use ${params.NAME}, ${steps.STEP.output}, ${item}, "
-                             "${run.id} or ${pipeline.dir}");
+                             "${item.FIELD}, ${models.ALIAS}, ${run.id} or ${pipeline.dir}");
     }
     flush();
     t.parts.push_back(std::move(p));

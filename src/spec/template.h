@@ -1,5 +1,7 @@
-// Templates: `${params.x}`, `${steps.s.output}`, `${item}`, `${run.id}`,
-// `${pipeline.dir}` inside argv words and env values.
+// Templates: `${params.x}`, `${steps.s.output}`, `${item}`, `${item.FIELD}`
+// (a manifest entry's field; `${item.path}` is `${item}`), `${models.ALIAS}`
+// (the folder of a model the step pins), `${run.id}`, `${pipeline.dir}` inside
+// argv words and env values.
 //
 // A `run:` string is first split into words the way a POSIX shell splits them
 // (whitespace, single and double quotes, backslashes) and only then are templates
@@ -16,13 +18,13 @@
 
 namespace ns::spec {
 
-enum class RefKind { kParam, kStepOutput, kItem, kRunId, kPipelineDir };
+enum class RefKind { kParam, kStepOutput, kItem, kItemField, kModel, kRunId, kPipelineDir };
 
 struct TemplatePart {
   bool is_ref = false;
   std::string literal;  // when !is_ref
   RefKind kind = RefKind::kParam;
-  std::string name;  // param name or step id
+  std::string name;  // param name, step id, item field or model alias
   std::string text;  // the reference as written, e.g. "${params.x}"
 };
 

@@ -53,6 +53,15 @@ const AvFormat* Load() {
     av.open = reinterpret_cast<AvFormat::OpenFn>(::dlsym(h, "avformat_open_input"));
     av.info = reinterpret_cast<AvFormat::InfoFn>(::dlsym(h, "avformat_find_stream_info"));
     av.close = reinterpret_cast<AvFormat::CloseFn>(::dlsym(h, "avformat_close_input"));
+    // Estimating a duration is a guess: a file FFmpeg cannot read is not worth
+    // a warning on the engine's terminal.
+    using LevelFn = void (*)(int);
+    for (const char* name : {"libavutil.so." AV_STRINGIFY(LIBAVUTIL_VERSION_MAJOR), "libavutil.so"}) {
+      if (void* u = ::dlopen(name, RTLD_NOW | RTLD_LOCAL)) {
+        if (auto level = reinterpret_cast<LevelFn>(::dlsym(u, "av_log_set_level"))) level(-8);  // AV_LOG_QUIET
+        break;
+      }
+    }
   });
   return av.open && av.info && av.close ? &av : nullptr;
 }
