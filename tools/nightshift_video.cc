@@ -121,6 +121,10 @@ int main(int argc, char** argv) {
   detect->add_option("--min-area", det.detector.min_area, "mog2: smallest blob in pixels")->capture_default_str();
   detect->add_option("--model", det.detector.model, "dnn: .weights (Darknet, with --config) or .onnx");
   detect->add_option("--config", det.detector.config, "dnn: Darknet .cfg");
+  std::string det_model_dir;
+  detect->add_option("--model-dir", det_model_dir,
+                     "dnn: a model folder, e.g. a registered model (default: $NIGHTSHIFT_MODEL_DIR_DETECTOR, "
+                     "with settings from $NIGHTSHIFT_MODEL_META_DETECTOR; docs/models.md)");
   detect->add_option("--decode", det.detector.decode, "dnn output layout: yolo | fastestdet")->capture_default_str();
   detect->add_option("--input-size", det_input_size, "dnn input WxH")->capture_default_str();
   detect->add_option("--scale", det.detector.scale, "dnn pixel scale")->capture_default_str();
@@ -241,6 +245,28 @@ int main(int argc, char** argv) {
     if (!st.ok()) return Fail(st);
     if (det.checkpoint_dir.empty()) det.checkpoint_dir = EnvOr("NIGHTSHIFT_CHECKPOINT_DIR");
     det.progress_file = EnvOr("NIGHTSHIFT_PROGRESS_FILE");
+    if (det.detector.kind == "dnn" && det.detector.model.empty()) {
+      // A model folder: the step's registered model `detector`, or --model-dir.
+      if (det_model_dir.empty()) det_model_dir = EnvOr("NIGHTSHIFT_MODEL_DIR_DETECTOR");
+      if (det_model_dir.empty()) {
+        return Fail(Status::Invalid(
+            "--detector dnn needs a model: --model FILE, --model-dir DIR, or a registered model the step pins "
+            "as `detector` (models: {detector: NAME@VERSION}; see docs/models.md)"));
+      }
+      auto m = v::ModelFolderSettings(det_model_dir, EnvOr("NIGHTSHIFT_MODEL_META_DETECTOR"));
+      if (!m.ok()) return Fail(m.status());
+      det.detector.model = m->model;
+      det.detector.config = m->config;
+      auto given = [&](const char* flag) { return detect->count(flag) > 0; };
+      if (!given("--input-size") && !m->input_size.empty()) det_input_size = m->input_size;
+      if (!given("--scale") && m->scale > 0) det.detector.scale = m->scale;
+      if (!given("--decode") && !m->decode.empty()) det.detector.decode = m->decode;
+      if (!given("--bgr") && m->bgr) det_bgr = true;
+      if (!given("--classes") && !m->classes.empty()) det_classes = m->classes;
+      if (!given("--names") && !m->names.empty()) det_names = m->names;
+      if (!given("--mean") && !m->mean.empty()) det_mean = m->mean;
+      if (!given("--confidence") && m->confidence > 0) det.detector.confidence = m->confidence;
+    }
     int w = 0, h = 0, tx = 0, ty = 0;
     if (std::sscanf(det_input_size.c_str(), "%dx%d", &w, &h) != 2)
       return Fail(Status::Invalid("--input-size must be WxH, not '" + det_input_size + "'"));

@@ -117,6 +117,7 @@ bool PinInputs(Shared* sh, Prepared* p, const Report& report) {
       pin.digest = row.value().digest;
       pin.dir = registry.VersionDir(pin.name, pin.version);
       pin.requested = text.value();
+      pin.meta_json = row.value().meta_json;
       Status verified = registry.Verify(pin.name, pin.version);
       if (!verified.ok()) {
         report(where + ": " + verified.message());

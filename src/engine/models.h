@@ -31,6 +31,7 @@ struct Pinned {
   std::string digest;
   std::string dir;  // absolute
   std::string requested;  // the reference as the step gave it ("players@latest")
+  std::string meta_json = "{}";  // the version's --meta, for the step (NIGHTSHIFT_MODEL_META_<ALIAS>)
 };
 
 class Registry {

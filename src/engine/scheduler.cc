@@ -368,6 +368,7 @@ Result<std::string> Scheduler::Fingerprint(const spec::Step& step, const Task& t
     for (const auto& pin : m->second) {
       h.Add(pin.alias);
       h.Add(pin.digest);
+      h.Add(pin.meta_json);
     }
   }
   h.Add("image");
@@ -1029,6 +1030,7 @@ Result<AttemptSpec> Scheduler::MakeSpec(Task& t) {
   if (auto m = config_.models.find(step.id); m != config_.models.end()) {
     for (const auto& pin : m->second) {
       put("NIGHTSHIFT_MODEL_DIR_" + ToUpper(pin.alias), pin.dir);
+      put("NIGHTSHIFT_MODEL_META_" + ToUpper(pin.alias), pin.meta_json);
       // Bound read-only for the attempt: a step cannot change a registered
       // model (as root a plain file mode would not stop it).
       if (::geteuid() == 0) spec.readonly_paths.push_back(pin.dir);
@@ -1571,7 +1573,8 @@ json PinsJson(const std::map<std::string, std::vector<models::Pinned>>& pins) {
     json m = json::object();
     for (const auto& p : list) {
       m[p.alias] = {{"name", p.name}, {"version", p.version}, {"ref", p.name + "@" + std::to_string(p.version)},
-                    {"digest", p.digest}, {"dir", p.dir}, {"requested", p.requested}};
+                    {"digest", p.digest}, {"dir", p.dir}, {"requested", p.requested},
+                    {"meta", json::parse(p.meta_json, nullptr, false)}};
     }
     out[step] = m;
   }

@@ -1,6 +1,10 @@
 #include "video/detector.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include <opencv2/imgproc.hpp>
 #include <opencv2/objdetect.hpp>
@@ -132,6 +136,74 @@ Result<std::unique_ptr<Detector>> MakeMog2Detector(const DetectorOptions& option
   } catch (const cv::Exception& e) {
     return Status::Internal(std::string("cannot create the MOG2 detector: ") + e.what());
   }
+}
+
+Result<ModelFolder> ModelFolderSettings(const std::string& dir, const std::string& meta_json) {
+  ModelFolder m;
+  nlohmann::json meta = meta_json.empty() ? nlohmann::json::object() : nlohmann::json::parse(meta_json, nullptr, false);
+  if (!meta.is_object()) return Status::Invalid("the model's metadata is not a JSON object: " + meta_json.substr(0, 200));
+  auto get = [&](const char* key) -> std::string {
+    if (!meta.contains(key)) return "";
+    return meta[key].is_string() ? meta[key].get<std::string>() : meta[key].dump();
+  };
+  auto inside = [&](const std::string& name) { return name.empty() ? "" : dir + "/" + name; };
+  std::error_code ec;
+  std::vector<std::string> onnx, weights;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    std::string n = e.path().filename().string();
+    if (n.size() > 5 && n.ends_with(".onnx")) onnx.push_back(n);
+    if (n.size() > 8 && n.ends_with(".weights")) weights.push_back(n);
+  }
+  if (ec) return Status::Invalid("model folder " + dir + ": " + ec.message());
+  std::sort(onnx.begin(), onnx.end());
+  std::sort(weights.begin(), weights.end());
+  std::string model = get("model");
+  if (model.empty()) {
+    if (onnx.size() + weights.size() != 1) {
+      std::vector<std::string> all = onnx;
+      all.insert(all.end(), weights.begin(), weights.end());
+      std::string list;
+      for (const auto& a : all) list += (list.empty() ? "" : ", ") + a;
+      return Status::Invalid("model folder " + dir + " holds " +
+                             (all.empty() ? std::string("no .onnx or .weights file") : "several models (" + list + ")") +
+                             "; name the file with --model, or push the model with --meta model=FILE");
+    }
+    model = onnx.empty() ? weights[0] : onnx[0];
+  }
+  if (model.find('/') != std::string::npos || !std::filesystem::is_regular_file(inside(model), ec)) {
+    return Status::Invalid("model folder " + dir + " has no file '" + model + "' (its metadata names it)");
+  }
+  m.model = inside(model);
+  std::string config = get("config");
+  if (config.empty() && model.ends_with(".weights")) config = model.substr(0, model.size() - 8) + ".cfg";
+  if (!config.empty()) {
+    if (config.find('/') != std::string::npos || !std::filesystem::is_regular_file(inside(config), ec)) {
+      return Status::Invalid("model folder " + dir + ": the Darknet model " + model + " needs " + config +
+                             " beside it (or --meta config=FILE)");
+    }
+    m.config = inside(config);
+  }
+  m.input_size = get("input_size");
+  if (m.input_size.empty() && !m.config.empty()) {
+    // [net] width=320 height=320
+    std::ifstream in(m.config);
+    std::string line;
+    int w = 0, h = 0;
+    while (std::getline(in, line) && (w == 0 || h == 0)) {
+      std::sscanf(line.c_str(), "width=%d", &w);
+      std::sscanf(line.c_str(), "height=%d", &h);
+    }
+    if (w > 0 && h > 0) m.input_size = std::to_string(w) + "x" + std::to_string(h);
+  }
+  m.decode = get("decode");
+  m.classes = get("classes");
+  m.names = inside(get("names"));
+  m.mean = get("mean");
+  std::string scale = get("scale"), conf = get("confidence"), bgr = get("bgr");
+  m.scale = scale.empty() ? 0 : std::atof(scale.c_str());
+  m.confidence = conf.empty() ? 0 : std::atof(conf.c_str());
+  m.bgr = bgr == "true" || bgr == "1" || bgr == "yes";
+  return m;
 }
 
 Result<std::unique_ptr<Detector>> MakeDetector(const DetectorOptions& options) {

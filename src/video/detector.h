@@ -63,6 +63,19 @@ Result<std::unique_ptr<Detector>> MakeHogDetector(const DetectorOptions& options
 Result<std::unique_ptr<Detector>> MakeMog2Detector(const DetectorOptions& options);
 Result<std::unique_ptr<Detector>> MakeDnnDetector(const DetectorOptions& options);
 
+// How to run the model in a folder (a registered model, docs/models.md): the
+// files to load and the settings its metadata gives (`meta_json`: a JSON object
+// of strings: model, config, input_size, scale, decode, bgr, classes, names,
+// mean, confidence). Without `model`, the folder's one .onnx or its one
+// .weights with the .cfg of the same name; a Darknet .cfg gives the input size.
+struct ModelFolder {
+  std::string model, config, input_size, decode, classes, names, mean;
+  double scale = 0;       // 0: not given
+  double confidence = 0;  // 0: not given
+  bool bgr = false;
+};
+Result<ModelFolder> ModelFolderSettings(const std::string& dir, const std::string& meta_json);
+
 // Greedy non-maximum suppression per class: keeps the best-scoring box among those
 // overlapping by more than `iou`. Output sorted by score, then position.
 std::vector<Detection> Nms(std::vector<Detection> dets, double iou);
