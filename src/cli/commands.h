@@ -71,6 +71,8 @@ struct SubmitOptions {
   std::string deadline;
   std::string key;
   int max_attempts = 3;
+  std::string manifest;        // one job per entry (docs/manifests.md)
+  std::string manifest_param;  // the param that gets an entry's path
   std::string server;  // "": the server serving --root if one runs, else straight into its store
   std::string root;
   bool json = false;

@@ -134,6 +134,10 @@ int Main(int argc, char** argv) {
   submit->add_option("--server", sub.server, "Server URL (default: the server serving --root, else its store directly)");
   submit->add_option("--root", sub.root, "Root folder (default: $NIGHTSHIFT_ROOT or .)");
   submit->add_flag("--json", sub.json, "JSON output");
+  submit->add_option("--manifest", sub.manifest,
+                     "A manifest (JSON array or JSON Lines, docs/manifests.md): one job per entry, keyed by it");
+  submit->add_option("--manifest-param", sub.manifest_param,
+                     "The param that gets each entry's path (default: the pipeline's one required path param)");
 
   CostOptions co;
   auto* cost = app.add_subcommand(

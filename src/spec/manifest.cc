@@ -177,7 +177,7 @@ Result<Manifest> LoadManifest(const std::string& file) {
   if (pr.count > 0) {
     Status st = pr.ToStatus();
     return Status::Invalid(st.message() + "\n" + file + ": " + std::to_string(pr.count) + " problem" +
-                           (pr.count == 1 ? "" : "s") + " in the manifest; nothing was run");
+                           (pr.count == 1 ? "" : "s") + " in the manifest; nothing was run or queued");
   }
   if (m.entries.empty()) return Status::Invalid(file + ": the manifest holds no entries");
   return m;
