@@ -62,7 +62,7 @@ std::pair<int, int> LineCol(const std::string& text, size_t offset) {
 }  // namespace
 
 std::string ManifestItemName(const ManifestEntry& e) {
-  std::string k = e.key;
+  std::string k = e.name;
   while (!k.empty() && k.back() == '/') k.pop_back();
   auto slash = k.rfind('/');
   auto dot = k.rfind('.');
@@ -113,7 +113,8 @@ Result<Manifest> LoadManifest(const std::string& file) {
       pr.Add(line, "duplicate of entry " + std::to_string(it->second) + " (" + path + "); remove one");
       return;
     }
-    m.entries.push_back({line, key, path, std::move(fields)});
+    std::string name = StartsWith(path, base + "/") ? path.substr(base.size() + 1) : BaseName(path);
+    m.entries.push_back({line, key, path, std::move(fields), name});
   };
 
   size_t first = t.find_first_not_of(" \t\r\n");

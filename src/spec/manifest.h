@@ -20,6 +20,7 @@ struct ManifestEntry {
   std::string key;       // as written ("b/c.mp4")
   std::string path;      // absolute, lexically normal
   nlohmann::json fields;  // an object: JSON Lines fields (with "source-ref"); {} for an array
+  std::string name;      // relative to the manifest's folder, else the file name
 };
 
 struct Manifest {
@@ -35,8 +36,9 @@ struct Manifest {
 constexpr int kMaxManifestProblems = 100;
 Result<Manifest> LoadManifest(const std::string& file);
 
-// A readable, unique-enough name for an entry's task folder: its key without
-// the extension ("b/c.mp4" -> "b_c" once the caller makes it a folder name).
+// A readable name for an entry's task folder: its path relative to the
+// manifest's folder (else its file name), without the extension ("b/c.mp4" ->
+// "b/c", which the caller makes a folder name such as "b_c").
 std::string ManifestItemName(const ManifestEntry& e);
 
 }  // namespace ns::spec
