@@ -27,6 +27,7 @@ bench: build
 	bench/video/run
 	bench/spot/run
 	bench/server/run
+	bench/models/run
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
