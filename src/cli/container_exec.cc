@@ -84,8 +84,11 @@ int ContainerExecCommand(int argc, char** argv) {
   if (!memory.empty()) run.insert(run.end(), {"--memory", memory, "--memory-swap", memory});
   if (!workdir.empty()) run.insert(run.end(), {"--workdir", workdir});
   for (const auto& [path, rw] : mounts) {
-    // A path with a ':' or ',' cannot be said in -v; --mount takes it quoted.
-    run.insert(run.end(), {"--mount", "type=bind,\"source=" + path + "\",\"destination=" + path + "\"" +
+    // A path with a ':' or ',' cannot be said in -v; --mount reads CSV, where a
+    // quoted field may hold both, and a quote is written twice.
+    std::string q;
+    for (char c : path) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    run.insert(run.end(), {"--mount", "type=bind,\"source=" + q + "\",\"destination=" + q + "\"" +
                                           (rw ? "" : ",ro=true")});
   }
   for (char** e = environ; *e; ++e) {

@@ -562,7 +562,10 @@ void ParseStep(Parser& p, const std::string& id, const YAML::Node& key, const YA
     const YAML::Node& f = n["foreach"];
     if (f.IsMap()) {
       // foreach: {manifest: FILE}
-      if (p.CheckMap(f, where + ": foreach", {"manifest"}) && f["manifest"]) {
+      // On a mistake the step still counts as a foreach: ${item} is not reported too.
+      s.foreach.kind = ForeachKind::kLiteral;
+      bool known = p.CheckMap(f, where + ": foreach", {"manifest"});
+      if (known && f["manifest"]) {
         std::string raw;
         if (p.GetString(f["manifest"], "foreach manifest", &raw)) {
           auto t = ParseTemplate(raw);
@@ -576,7 +579,7 @@ void ParseStep(Parser& p, const std::string& id, const YAML::Node& key, const YA
             s.foreach.manifest_raw = raw;
           }
         }
-      } else if (!f["manifest"]) {
+      } else if (known && f.size() == 0) {
         d->Error(Pos(f), where + ": foreach as a mapping needs 'manifest: FILE'",
                  "use foreach: {manifest: ${params.NAME}}, a list, ${params.LIST} or ${steps.STEP.output}/GLOB");
       }
@@ -653,10 +656,7 @@ void ParseStep(Parser& p, const std::string& id, const YAML::Node& key, const YA
         }
         if (!t->HasRefs()) {
           auto ref = ParseModelRef(raw);
-          if (!ref.ok()) {
-            d->Error(Pos(kv.second), where + ": models." + alias + ": " + ref.status().message());
-            continue;
-          }
+          if (!ref.ok()) d->Error(Pos(kv.second), where + ": models." + alias + ": " + ref.status().message());
         }
         bool dup = false;
         for (const auto& u : s.models) dup = dup || u.alias == alias;

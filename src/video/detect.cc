@@ -227,7 +227,9 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
       {"detections", sum.detections},
       {"resumed_from", sum.resumed_from},
       {"seconds", sum.seconds},
-      {"fps", sum.fps},
+      // Processing speed, not the video's frame rate (probe.json has that).
+      {"processed_fps", sum.fps},
+      {"model", o.detector.kind == "dnn" ? BaseName(o.detector.model) : ""},
       {"width", width},
       {"height", height}};
   NS_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/detect.json", meta.dump(2) + "\n"));

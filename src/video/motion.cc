@@ -41,6 +41,9 @@ MotionStats ComputeMotion(const std::vector<TrackPoint>& points, int window, dou
     double dt = s[i].time - s[j].time;
     if (dt >= 1.0 - 1e-9 && dt <= 1.0 + max_gap) m.max_speed = std::max(m.max_speed, (cum[i] - cum[j]) / dt);
   }
+  // The whole track is a window too: a track shorter than a second has its
+  // average as its fastest, and no window is slower than the fastest (max >= avg).
+  m.max_speed = std::max(m.max_speed, m.avg_speed);
   return m;
 }
 

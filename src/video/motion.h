@@ -22,7 +22,7 @@ struct MotionStats {
   double distance = 0;   // along the smoothed path
   double duration = 0;   // seconds from first to last point
   double avg_speed = 0;  // distance / duration
-  double max_speed = 0;  // fastest over any window of about one second
+  double max_speed = 0;  // fastest over any window of about one second (a shorter track: its average)
 };
 
 // Points must be in increasing time. The path is smoothed with a centred moving

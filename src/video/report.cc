@@ -1,5 +1,7 @@
 #include "video/report.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -17,10 +19,11 @@ std::string Fixed(double v, int digits) {
   return buf;
 }
 
+// "1:05.3": minutes, seconds and tenths (a track of 22 boxes lasts about 2 s).
 std::string Clock(double seconds) {
-  int s = static_cast<int>(seconds);
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%d:%02d", s / 60, s % 60);
+  long tenths = std::lround(std::max(0.0, seconds) * 10);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%ld:%02ld.%ld", tenths / 600, (tenths / 10) % 60, tenths % 10);
   return buf;
 }
 

@@ -19,6 +19,19 @@ TEST(Motion, StraightLineAtConstantSpeed) {
   EXPECT_NEAR(m.max_speed, 20, 1e-6);
 }
 
+TEST(Motion, ATrackShorterThanASecondHasItsAverageAsItsMax) {
+  std::vector<TrackPoint> pts;
+  for (int i = 0; i <= 6; ++i) pts.push_back({i * 0.1, 10.0 * i, 0});  // 0.6 s, 100 units/s
+  MotionStats m = ComputeMotion(pts);
+  EXPECT_GT(m.avg_speed, 0);
+  EXPECT_GE(m.max_speed, m.avg_speed);  // was 0: no window of one second fits
+  // Any track: the fastest window is never slower than the whole track.
+  std::vector<TrackPoint> slow_then_fast;
+  for (int i = 0; i <= 30; ++i) slow_then_fast.push_back({i * 0.1, i < 20 ? 1.0 * i : 20.0 + 30.0 * (i - 20), 0});
+  MotionStats n = ComputeMotion(slow_then_fast);
+  EXPECT_GE(n.max_speed, n.avg_speed);
+}
+
 TEST(Motion, JitterIsSmoothedAndGapsAreNotWalked) {
   std::vector<TrackPoint> still;
   for (int i = 0; i < 40; ++i) still.push_back({i * 0.1, 100.0 + (i % 2 ? 3 : -3), 50});
