@@ -14,6 +14,27 @@ namespace {
 
 double Sigmoid(double v) { return 1.0 / (1.0 + std::exp(-v)); }
 
+// NMS that also suppresses a box lying mostly (70%) inside a better one.
+std::vector<Detection> MergeTiled(std::vector<Detection> dets, double iou) {
+  dets = Nms(std::move(dets), iou);  // sorted by score
+  std::vector<Detection> keep;
+  for (const auto& d : dets) {
+    bool inside = false;
+    for (const auto& k : keep) {
+      if (k.cls != d.cls) continue;
+      double ix = std::max(0.0, std::min(k.box.x + k.box.w, d.box.x + d.box.w) - std::max(k.box.x, d.box.x));
+      double iy = std::max(0.0, std::min(k.box.y + k.box.h, d.box.y + d.box.h) - std::max(k.box.y, d.box.y));
+      double smaller = std::min(k.box.w * k.box.h, d.box.w * d.box.h);
+      if (smaller > 0 && ix * iy / smaller > 0.7) {
+        inside = true;
+        break;
+      }
+    }
+    if (!inside) keep.push_back(d);
+  }
+  return keep;
+}
+
 class DnnDetector : public Detector {
  public:
   DnnDetector(const DetectorOptions& o, cv::dnn::Net net)
@@ -21,8 +42,8 @@ class DnnDetector : public Detector {
 
   Result<std::vector<Detection>> Detect(const cv::Mat& bgr) override {
     std::vector<Detection> all;
+    std::vector<cv::Rect> regions = {cv::Rect(0, 0, bgr.cols, bgr.rows)};
     try {
-      std::vector<cv::Rect> regions = {cv::Rect(0, 0, bgr.cols, bgr.rows)};
       if (options_.tiles_x > 1 || options_.tiles_y > 1) {
         int tw = bgr.cols / options_.tiles_x, th = bgr.rows / options_.tiles_y;
         int ox = tw / 10, oy = th / 10;  // 10% overlap so a player on a seam is whole somewhere
@@ -33,11 +54,30 @@ class DnnDetector : public Detector {
           }
         }
       }
-      for (const cv::Rect& r : regions) RunOn(bgr(r), r, &all);
+      const cv::Rect frame(0, 0, bgr.cols, bgr.rows);
+      for (const cv::Rect& r : regions) {
+        std::vector<Detection> found;
+        RunOn(bgr(r), r, &found);
+        if (r != frame) {
+          // A box that touches a tile's inner edge is a person cut by the tile:
+          // whole in the neighbouring tile (the overlap) or in the whole frame.
+          double mx = 0.01 * r.width, my = 0.01 * r.height;
+          std::erase_if(found, [&](const Detection& d) {
+            return (r.x > 0 && d.box.x <= r.x + mx) || (r.y > 0 && d.box.y <= r.y + my) ||
+                   (r.br().x < bgr.cols && d.box.x + d.box.w >= r.br().x - mx) ||
+                   (r.br().y < bgr.rows && d.box.y + d.box.h >= r.br().y - my);
+          });
+        }
+        all.insert(all.end(), found.begin(), found.end());
+      }
     } catch (const cv::Exception& e) {
       return Status::Internal(std::string("DNN inference failed: ") + e.what());
     }
-    return Nms(std::move(all), options_.nms);
+    if (regions.size() == 1) return Nms(std::move(all), options_.nms);
+    // One person seen in the whole frame and in a tile gives two boxes of
+    // different scales whose IoU can stay under the NMS threshold; the smaller
+    // lies mostly inside the larger: merge on containment too.
+    return MergeTiled(std::move(all), options_.nms);
   }
 
  private:
