@@ -100,6 +100,7 @@ int ContainerExecCommand(int argc, char** argv) {
   run.insert(run.end(), command.begin(), command.end());
 
   // The engine's death reaches us as SIGTERM (not SIGKILL), so the container is stopped too.
+  pid_t engine = ::getppid();
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   sigset_t set;
   sigemptyset(&set);
@@ -107,7 +108,7 @@ int ContainerExecCommand(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGCHLD);
   ::sigprocmask(SIG_BLOCK, &set, nullptr);
-  if (::getppid() == 1) return 128 + SIGTERM;  // the engine died before we could see it
+  if (::getppid() != engine) return 128 + SIGTERM;  // the engine died before we could see it
 
   std::vector<char*> cargv;
   for (auto& s : run) cargv.push_back(s.data());
@@ -154,7 +155,7 @@ int ContainerExecCommand(int argc, char** argv) {
       // the step; leave the step its grace, less the time a removal takes.
       int64_t margin = std::min<int64_t>(2000, grace_ms / 2);
       kill_at = NowMs() + std::max<int64_t>(0, grace_ms - margin);
-      if (::getppid() == 1) ::kill(pid, SIGTERM);  // the engine died: nobody signalled podman
+      if (::getppid() != engine) ::kill(pid, SIGTERM);  // the engine died: nobody signalled podman
     }
   }
 }

@@ -7,6 +7,7 @@
 #include "engine/models.h"
 #include "util/clock.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/strings.h"
 
 namespace ns::cli {
@@ -66,8 +67,8 @@ int ModelCommand(const ModelOptions& o) {
     json meta = json::object();
     for (const auto& kv : o.meta) {
       auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) {
-        PrintError("--meta " + kv + ": expected KEY=VALUE");
+      if (eq == std::string::npos || eq == 0 || !IsValidUtf8(kv)) {
+        PrintError("--meta " + DumpJson(kv) + ": expected KEY=VALUE, in UTF-8");
         return kExitBadInput;
       }
       meta[kv.substr(0, eq)] = kv.substr(eq + 1);
@@ -82,10 +83,14 @@ int ModelCommand(const ModelOptions& o) {
     if (o.json) {
       json j = RowJson(r, reg.VersionDir(r.name, r.version));
       j["created"] = pushed.value().created;
-      std::cout << j.dump() << "\n";
+      j["repaired"] = pushed.value().repaired;
+      std::cout << DumpJson(j) << "\n";
     } else if (pushed.value().created) {
       std::cout << "pushed " << ref << " (" << r.digest.substr(0, 19) << ", " << r.files << " file"
                 << (r.files == 1 ? "" : "s") << ", " << FormatBytes(r.size_bytes) << ")\n";
+    } else if (pushed.value().repaired) {
+      std::cout << ref << " holds this content but its files were damaged: they are whole again (" << r.digest.substr(0, 19)
+                << ")\n";
     } else {
       std::cout << ref << " already holds this content (" << r.digest.substr(0, 19) << "); nothing pushed\n";
     }
@@ -101,7 +106,7 @@ int ModelCommand(const ModelOptions& o) {
     if (o.json) {
       json a = json::array();
       for (const auto& r : rows.value()) a.push_back(RowJson(r, reg.VersionDir(r.name, r.version)));
-      std::cout << a.dump() << "\n";
+      std::cout << DumpJson(a) << "\n";
       return kExitOk;
     }
     if (rows.value().empty()) {
@@ -158,7 +163,7 @@ int ModelCommand(const ModelOptions& o) {
     }
     j["file_list"] = jf;
     j["runs"] = users.ok() ? json(users.value()) : json::array();
-    std::cout << j.dump() << "\n";
+    std::cout << DumpJson(j) << "\n";
     return kExitOk;
   }
   std::cout << ref << "\n  digest   " << row.digest << "\n  folder   " << reg.VersionDir(row.name, row.version)

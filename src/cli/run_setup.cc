@@ -20,6 +20,7 @@
 #include "exec/container.h"
 #include "spec/manifest.h"
 #include "util/fs.h"
+#include "util/hash.h"
 #include "util/process.h"
 #include "util/strings.h"
 
@@ -82,6 +83,12 @@ bool PinInputs(Shared* sh, Prepared* p, const Report& report) {
       containers = prepared.value();
       cfg.containers.conf = containers->conf;
       cfg.containers.storage = containers->storage;
+      // This very binary (or the one the Slurm nodes are told to run), not
+      // whichever `nightshift` is first on the steps' PATH.
+      char self[PATH_MAX];
+      ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+      if (n > 0) cfg.containers.nightshift = std::string(self, static_cast<size_t>(n));
+      if (sh->slurm && !sh->slurm->NightshiftOnNodes().empty()) cfg.containers.nightshift = sh->slurm->NightshiftOnNodes();
     }
   }
   for (const auto& step : pl.steps) {
@@ -102,9 +109,14 @@ bool PinInputs(Shared* sh, Prepared* p, const Report& report) {
       }
       models::Pinned pin;
       pin.alias = use.alias;
-      const auto& old = before["models"][step.id][use.alias];
-      if (old.is_object() && old.value("requested", "") == text.value() && old["version"].is_number()) {
-        ref.value().version = old["version"].get<int64_t>();
+      const nlohmann::json* old = nullptr;
+      if (before.contains("models") && before["models"].is_object() && before["models"].contains(step.id) &&
+          before["models"][step.id].is_object() && before["models"][step.id].contains(use.alias)) {
+        old = &before["models"][step.id][use.alias];
+      }
+      if (old && old->is_object() && old->value("requested", "") == text.value() && old->contains("version") &&
+          (*old)["version"].is_number_integer()) {
+        ref.value().version = (*old)["version"].get<int64_t>();
       }
       auto row = registry.Resolve(ref.value());
       if (!row.ok()) {
@@ -118,7 +130,7 @@ bool PinInputs(Shared* sh, Prepared* p, const Report& report) {
       pin.dir = registry.VersionDir(pin.name, pin.version);
       pin.requested = text.value();
       pin.meta_json = row.value().meta_json;
-      Status verified = registry.Verify(pin.name, pin.version);
+      Status verified = registry.Verify(pin.name, pin.version, false, pin.digest);
       if (!verified.ok()) {
         report(where + ": " + verified.message());
         ok = false;
@@ -132,7 +144,10 @@ bool PinInputs(Shared* sh, Prepared* p, const Report& report) {
         report(where + ": image: " + (ref.ok() ? "renders empty" : ref.status().message()));
         ok = false;
       } else {
-        const auto& old = before["images"][step.id];
+        nlohmann::json old = nlohmann::json::object();
+        if (before.contains("images") && before["images"].is_object() && before["images"].contains(step.id)) {
+          old = before["images"][step.id];
+        }
         if (old.is_object() && old.value("ref", "") == ref.value() && !old.value("id", "").empty()) {
           cfg.images[step.id] = {ref.value(), old.value("id", "")};
         } else {
@@ -160,7 +175,14 @@ bool PinInputs(Shared* sh, Prepared* p, const Report& report) {
         ok = false;
         continue;
       }
+      auto digest = HashPath(path);
+      if (!digest.ok()) {
+        report(where + ": foreach manifest: " + digest.status().message());
+        ok = false;
+        continue;
+      }
       cfg.manifests[step.id] = path;
+      cfg.manifest_digests[step.id] = digest.value();
     }
   }
   return ok;

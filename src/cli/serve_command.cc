@@ -11,6 +11,7 @@
 #include "spec/parser.h"
 #include "util/clock.h"
 #include "util/fs.h"
+#include "util/hash.h"
 #include "util/json.h"
 #include "util/strings.h"
 
@@ -93,7 +94,13 @@ int ManifestBodies(const SubmitOptions& o, const nlohmann::json& base, std::vect
       b["params"][it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
     }
     // One job per entry, ever: submitting the manifest again queues only new entries.
-    b["key"] = (o.key.empty() ? "manifest:" + file : o.key) + ":" + e.path;
+    std::string key = (o.key.empty() ? "manifest:" + file : o.key) + ":" + e.path;
+    if (key.size() > 200) {
+      Hasher h;
+      h.Add(key);
+      key = (o.key.empty() ? "manifest" : o.key.substr(0, 100)) + ":" + BaseName(e.path).substr(0, 60) + ":" + h.HexDigest();
+    }
+    b["key"] = key;
     bodies->push_back(std::move(b));
   }
   if (!unused.empty()) {

@@ -95,6 +95,12 @@ Result<std::string> CopyHashing(const std::string& from, const std::string& to, 
   return h.Hex();
 }
 
+// UTF-8 without control characters: names end up in JSON and in the digest's lines.
+bool SafeName(const std::string& n) {
+  if (!IsValidUtf8(n)) return false;
+  return std::none_of(n.begin(), n.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
 // Copies the tree at `from` into the folder `to` (which exists), appending
 // each file to `files` as (relative path, size, sha256).
 Status CopyTree(const std::string& from, const std::string& to, const std::string& rel,
@@ -103,6 +109,9 @@ Status CopyTree(const std::string& from, const std::string& to, const std::strin
   if (!names.ok()) return names.status();
   for (const auto& n : names.value()) {
     std::string src = from + "/" + n, dst = to + "/" + n, r = rel.empty() ? n : rel + "/" + n;
+    if (!SafeName(n)) {
+      return Status::Invalid(src + ": a model's file names must be UTF-8 without control characters; rename it");
+    }
     struct stat st;
     if (::lstat(src.c_str(), &st) != 0) return Status::FromErrno("cannot read " + src, errno);
     if (S_ISDIR(st.st_mode)) {
@@ -142,6 +151,51 @@ Status RemoveReadOnlyTree(const std::string& path) {
 
 std::string ManifestPath(const std::string& dir) { return dir + ".json"; }
 
+// The digest of a version: sha256 over "<sha256>  <size>  <path>\n" per file,
+// sorted by path (names hold no control characters, so lines cannot be forged).
+std::string DigestOf(const std::vector<Registry::File>& files) {
+  Sha256 d;
+  for (const auto& f : files) {
+    std::string line = f.sha256 + "  " + std::to_string(f.size) + "  " + f.path + "\n";
+    d.Add(line.data(), line.size());
+  }
+  return "sha256:" + d.Hex();
+}
+
+// The manifest of a version whose files are in `dir` (their stat as they are now).
+Result<std::string> ManifestText(const std::string& name, int64_t version, const std::string& digest,
+                                 const std::string& dir, const std::vector<Registry::File>& files) {
+  json jf = json::array();
+  for (const auto& f : files) {
+    struct stat fs;
+    std::string p = dir + "/" + f.path;
+    if (::lstat(p.c_str(), &fs) != 0) return Status::FromErrno("cannot read " + p, errno);
+    json e = {{"path", f.path}, {"size", f.size}, {"sha256", f.sha256}};
+    e["stat"] = StatJson(fs);
+    jf.push_back(std::move(e));
+  }
+  json manifest = {{"name", name}, {"version", version}, {"digest", digest}, {"files", jf}};
+  return manifest.dump(1) + "\n";
+}
+
+// Writes and syncs a file and its folder: a manifest must survive a crash.
+Status WriteDurably(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  Fd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444));
+  if (out.fd < 0) return Status::FromErrno("cannot create " + tmp, errno);
+  for (size_t done = 0; done < text.size();) {
+    ssize_t w = ::write(out.fd, text.data() + done, text.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return Status::FromErrno("cannot write " + tmp, errno);
+    done += static_cast<size_t>(w);
+  }
+  if (::fsync(out.fd) != 0) return Status::FromErrno("cannot write " + tmp, errno);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::FromErrno("cannot write " + path, errno);
+  Fd parent(::open(DirName(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (parent.fd >= 0) ::fsync(parent.fd);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::string> Sha256File(const std::string& path) {
@@ -173,20 +227,32 @@ Result<Registry::Pushed> Registry::Push(const std::string& name, const std::stri
     return Status::Invalid("model name '" + spec::Excerpt(name) + "' must match [A-Za-z0-9][A-Za-z0-9._-]* (at most 128)");
   }
   if (version < 0) return Status::Invalid("--version must be a number from 1");
+  if (!IsValidUtf8(meta_json)) return Status::Invalid("--meta values must be UTF-8");
   struct stat st;
+  if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    return Status::Invalid(path + " is a symbolic link; push the file or folder it points to");
+  }
   if (::stat(path.c_str(), &st) != 0) return Status::FromErrno("cannot read " + path, errno);
   if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
     return Status::Invalid(path + " is not a file or a folder (a device, FIFO or socket); push a model's files");
   }
-  // Copy and hash outside any transaction: a push of gigabytes does not hold
-  // the store's write lock.
+  std::string abs = AbsolutePath(path);
+  if (S_ISDIR(st.st_mode) && (root_ == abs || StartsWith(root_ + "/", abs + "/"))) {
+    return Status::Invalid(path + " holds the nightshift root " + root_ + "; push the model's own folder");
+  }
+  // Copy, hash and describe outside any transaction: a push of gigabytes does
+  // not hold the store's write lock. Renaming the folder later leaves its
+  // files' inode and ctime as they are, so the manifest's stats stay true.
   std::mt19937_64 rng(std::random_device{}());
   std::string incoming = Dir() + "/.incoming/" + std::to_string(::getpid()) + "-" + std::to_string(rng() % 1000000007);
   NS_RETURN_IF_ERROR(MakeDirs(incoming));
   struct Cleanup {
     std::string dir;
     ~Cleanup() {
-      if (!dir.empty()) (void)RemoveReadOnlyTree(dir);
+      if (!dir.empty()) {
+        (void)RemoveReadOnlyTree(dir);
+        ::unlink(ManifestPath(dir).c_str());
+      }
     }
   } cleanup{incoming};
   std::vector<File> files;
@@ -195,6 +261,7 @@ Result<Registry::Pushed> Registry::Push(const std::string& name, const std::stri
   } else {
     File f;
     f.path = BaseName(path);
+    if (!SafeName(f.path)) return Status::Invalid(path + ": a model's file names must be UTF-8 without control characters");
     auto h = CopyHashing(path, incoming + "/" + f.path, &f.size);
     if (!h.ok()) return h.status();
     f.sha256 = h.value();
@@ -202,15 +269,9 @@ Result<Registry::Pushed> Registry::Push(const std::string& name, const std::stri
   }
   if (files.empty()) return Status::Invalid(path + " holds no files; a model needs at least one");
   std::sort(files.begin(), files.end(), [](const File& a, const File& b) { return a.path < b.path; });
-  // The digest names the content: every file's path, size and hash.
-  Sha256 d;
   int64_t total = 0;
-  for (const auto& f : files) {
-    std::string line = f.sha256 + "  " + std::to_string(f.size) + "  " + f.path + "\n";
-    d.Add(line.data(), line.size());
-    total += f.size;
-  }
-  std::string digest = "sha256:" + d.Hex();
+  for (const auto& f : files) total += f.size;
+  std::string digest = DigestOf(files);
   if (::chmod(incoming.c_str(), 0555) != 0) return Status::FromErrno("cannot make " + incoming + " read-only", errno);
 
   Pushed out;
@@ -218,11 +279,23 @@ Result<Registry::Pushed> Registry::Push(const std::string& name, const std::stri
     auto rows = store_->ListModels(name);
     if (!rows.ok()) return rows.status();
     for (const auto& r : rows.value()) {
-      if (r.digest == digest) {
-        out.row = r;
-        out.created = false;
-        return Status::Ok();
+      if (r.digest != digest) continue;
+      out.row = r;
+      out.created = false;
+      // The same content again: a no-op, unless that version was damaged;
+      // then this push repairs it (same number, same digest).
+      if (Verify(name, r.version, true).ok()) return Status::Ok();
+      std::string dir = VersionDir(name, r.version);
+      auto text = ManifestText(name, r.version, digest, incoming, files);
+      if (!text.ok()) return text.status();
+      NS_RETURN_IF_ERROR(WriteDurably(ManifestPath(incoming), text.value()));
+      NS_RETURN_IF_ERROR(ReplaceDir(incoming, dir));
+      if (::rename(ManifestPath(incoming).c_str(), ManifestPath(dir).c_str()) != 0) {
+        return Status::FromErrno("cannot write " + ManifestPath(dir), errno);
       }
+      cleanup.dir.clear();
+      out.repaired = true;
+      return Status::Ok();
     }
     auto max = store_->MaxModelVersion(name);
     if (!max.ok()) return max.status();
@@ -239,22 +312,17 @@ Result<Registry::Pushed> Registry::Push(const std::string& name, const std::stri
       }
     }
     std::string dir = VersionDir(name, v);
+    auto text = ManifestText(name, v, digest, incoming, files);
+    if (!text.ok()) return text.status();
+    NS_RETURN_IF_ERROR(WriteDurably(ManifestPath(incoming), text.value()));
     NS_RETURN_IF_ERROR(MakeDirs(DirName(dir)));
     // A folder without a row is what a push that crashed before its commit left.
     if (PathExists(dir)) NS_RETURN_IF_ERROR(RemoveReadOnlyTree(dir));
     if (::rename(incoming.c_str(), dir.c_str()) != 0) return Status::FromErrno("cannot move into " + dir, errno);
-    cleanup.dir = dir;  // until the commit
-    json jf = json::array();
-    for (const auto& f : files) {
-      struct stat fs;
-      std::string p = dir + "/" + f.path;
-      if (::lstat(p.c_str(), &fs) != 0) return Status::FromErrno("cannot read " + p, errno);
-      json e = {{"path", f.path}, {"size", f.size}, {"sha256", f.sha256}};
-      e["stat"] = StatJson(fs);
-      jf.push_back(std::move(e));
+    if (::rename(ManifestPath(incoming).c_str(), ManifestPath(dir).c_str()) != 0) {
+      return Status::FromErrno("cannot write " + ManifestPath(dir), errno);
     }
-    json manifest = {{"name", name}, {"version", v}, {"digest", digest}, {"files", jf}};
-    NS_RETURN_IF_ERROR(WriteFileAtomic(ManifestPath(dir), manifest.dump(1) + "\n"));
+    cleanup.dir = dir;  // until the commit
     ModelRow row;
     row.name = name;
     row.version = v;
@@ -262,17 +330,14 @@ Result<Registry::Pushed> Registry::Push(const std::string& name, const std::stri
     row.size_bytes = total;
     row.files = static_cast<int64_t>(files.size());
     row.meta_json = meta_json.empty() ? "{}" : meta_json;
-    row.source = AbsolutePath(path);
+    row.source = abs;
     row.created_at = now_ms;
     NS_RETURN_IF_ERROR(store_->InsertModel(row));
     out.row = row;
     out.created = true;
     return Status::Ok();
   });
-  if (!done.ok()) {
-    if (cleanup.dir != incoming) ::unlink(ManifestPath(cleanup.dir).c_str());
-    return done;
-  }
+  if (!done.ok()) return done;
   if (out.created) cleanup.dir.clear();
   return out;
 }
@@ -301,7 +366,11 @@ Result<ModelRow> Registry::Resolve(const ModelRef& ref) {
 
 Status Registry::Remove(const std::string& name, int64_t version, int64_t now_ms) {
   ModelRef ref{name, version};
-  return store_->Transaction([&]() -> Status {
+  std::string dir = VersionDir(name, version);
+  std::mt19937_64 rng(std::random_device{}());
+  std::string trash = Dir() + "/.trash/" + name + "-" + std::to_string(version) + "-" + std::to_string(rng() % 1000000007);
+  NS_RETURN_IF_ERROR(MakeDirs(Dir() + "/.trash"));
+  Status st = store_->Transaction([&]() -> Status {
     auto row = Resolve(ref);
     if (!row.ok()) return row.status();
     auto users = store_->RunsUsingModel(name, version, true);
@@ -311,11 +380,22 @@ Status Registry::Remove(const std::string& name, int64_t version, int64_t now_ms
                              (users.value().size() == 1 ? " " : "s ") + Join(users.value(), ", ") +
                              ", which has not finished; cancel it or wait for it");
     }
-    NS_RETURN_IF_ERROR(store_->RemoveModel(name, version, now_ms));
-    std::string dir = VersionDir(name, version);
-    ::unlink(ManifestPath(dir).c_str());
-    return RemoveReadOnlyTree(dir);
+    return store_->RemoveModel(name, version, now_ms);
   });
+  if (!st.ok()) return st;
+  // Removed in the store: its files go after the commit, out of the lock (a
+  // failure leaves them in .trash, which the next removal sweeps).
+  if (::rename(dir.c_str(), trash.c_str()) != 0 && errno != ENOENT) {
+    return Status::FromErrno("model " + name + "@" + std::to_string(version) + " is removed, but its folder " + dir +
+                                 " could not be moved away",
+                             errno);
+  }
+  ::unlink(ManifestPath(dir).c_str());
+  auto left = ListDir(Dir() + "/.trash");
+  if (left.ok()) {
+    for (const auto& n : left.value()) (void)RemoveReadOnlyTree(Dir() + "/.trash/" + n);
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<Registry::File>> Registry::Files(const std::string& name, int64_t version) const {
@@ -328,12 +408,22 @@ Result<std::vector<Registry::File>> Registry::Files(const std::string& name, int
   }
   std::vector<File> out;
   for (const auto& f : m["files"]) {
+    if (!f.is_object()) return Status::Invalid(ManifestPath(dir) + " is damaged; push the model again");
     out.push_back({f.value("path", ""), f.value("size", int64_t{0}), f.value("sha256", "")});
   }
   return out;
 }
 
-Status Registry::Verify(const std::string& name, int64_t version, bool full) const {
+Status Registry::Verify(const std::string& name, int64_t version, bool full, const std::string& digest) const {
+  try {
+    return VerifyManifest(name, version, full, digest);
+  } catch (const json::exception& e) {
+    return Status::Invalid("model " + name + "@" + std::to_string(version) + ": its manifest is damaged (" + e.what() +
+                           "); push the model again");
+  }
+}
+
+Status Registry::VerifyManifest(const std::string& name, int64_t version, bool full, const std::string& digest) const {
   std::string ref = name + "@" + std::to_string(version);
   std::string dir = VersionDir(name, version);
   auto text = ReadFile(ManifestPath(dir));
@@ -344,6 +434,15 @@ Status Registry::Verify(const std::string& name, int64_t version, bool full) con
   json m = json::parse(text.value(), nullptr, false);
   if (!m.is_object() || !m["files"].is_array()) {
     return Status::Invalid("model " + ref + ": " + ManifestPath(dir) + " is damaged; push the model again");
+  }
+  // The manifest lies outside the read-only folder: it must still describe the
+  // content that was pinned.
+  std::vector<File> entries;
+  for (const auto& f : m["files"]) entries.push_back({f.at("path").get<std::string>(), f.at("size").get<int64_t>(),
+                                                      f.at("sha256").get<std::string>()});
+  if (DigestOf(entries) != (digest.empty() ? m.value("digest", "") : digest)) {
+    return Status::Invalid("model " + ref + " is corrupted: its manifest " + ManifestPath(dir) +
+                           " no longer matches its digest; push the model again");
   }
   std::set<std::string> listed;
   for (const auto& f : m["files"]) {

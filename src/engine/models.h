@@ -44,7 +44,8 @@ class Registry {
 
   struct Pushed {
     ModelRow row;
-    bool created = false;  // false: this content was already name@row.version
+    bool created = false;   // false: this content was already name@row.version
+    bool repaired = false;  // that version's files were damaged and are whole again
   };
   // Copies `path` (a file, or a folder of regular files) into the registry,
   // hashing as it copies. Identical content to a version of `name` that is not
@@ -57,9 +58,10 @@ class Registry {
   // Removes name@version's files and marks its row removed. Refused (Invalid)
   // while a run that is not finished pinned it.
   Status Remove(const std::string& name, int64_t version, int64_t now_ms);
-  // Checks name@version's files against its manifest: a missing, added or
-  // changed file is an error that names it. `full`: hash every file.
-  Status Verify(const std::string& name, int64_t version, bool full = false) const;
+  // Checks name@version's files against its manifest, and the manifest
+  // against `digest` (the pinned one; "": the manifest's own): a missing,
+  // added or changed file is an error that names it. `full`: hash every file.
+  Status Verify(const std::string& name, int64_t version, bool full = false, const std::string& digest = "") const;
 
   // The manifest's file list: (relative path, size, sha256 hex).
   struct File {
@@ -70,6 +72,8 @@ class Registry {
   Result<std::vector<File>> Files(const std::string& name, int64_t version) const;
 
  private:
+  Status VerifyManifest(const std::string& name, int64_t version, bool full, const std::string& digest) const;
+
   Store* store_;
   std::string root_;
 };

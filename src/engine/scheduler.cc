@@ -1,5 +1,6 @@
 #include "engine/scheduler.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -345,6 +346,12 @@ Result<std::string> Scheduler::Fingerprint(const spec::Step& step, const Task& t
   std::set<std::string> path_params;
   for (const auto& [name, value] : config_.params)
     if (value.type == spec::ParamType::kPath) path_params.insert(value.scalar);
+  // A manifest entry is the task's input, whether or not argv names it (a
+  // script may read $NIGHTSHIFT_ITEM): its path and its content.
+  if (step.foreach.kind == spec::ForeachKind::kManifest) {
+    path_params.insert(t.item_value);
+    words.push_back(t.item_value);
+  }
   h.Add("inputs");
   for (const auto& w : words) {
     if (w.empty() || w[0] != '/' || StartsWith(w, run_dir_ + "/") || w == run_dir_) continue;
@@ -431,6 +438,14 @@ Status Scheduler::ExpandItems(size_t si, std::vector<std::pair<std::string, std:
     case spec::ForeachKind::kManifest: {
       auto file = config_.manifests.find(step.id);
       if (file == config_.manifests.end()) return Status::Internal("no manifest for step " + step.id);
+      auto digest = HashPath(file->second);
+      if (!digest.ok()) return digest.status();
+      auto pinned = config_.manifest_digests.find(step.id);
+      if (pinned != config_.manifest_digests.end() && pinned->second != digest.value()) {
+        return Status::Invalid("manifest " + file->second +
+                               " changed since the run started; its entries are read as they were checked: "
+                               "continue with --resume, which checks it again");
+      }
       auto m = spec::LoadManifest(file->second);
       if (!m.ok()) return m.status();
       for (auto& e : m.value().entries) {
@@ -965,7 +980,14 @@ Result<int64_t> Scheduler::Spawn(Task& t) {
   // A registered model is checked before every attempt that uses it: a few
   // stat(2) calls, and a hash of a file only when its stat moved.
   if (auto m = config_.models.find(step.id); m != config_.models.end()) {
-    for (const auto& pin : m->second) NS_RETURN_IF_ERROR(registry_.Verify(pin.name, pin.version));
+    for (const auto& pin : m->second) NS_RETURN_IF_ERROR(registry_.Verify(pin.name, pin.version, false, pin.digest));
+  }
+  if (config_.images.count(step.id)) {
+    // Bound into the container read-write, so it must exist first.
+    std::string progress = AttemptStaging(t) + ".progress";
+    int fd = ::open(progress.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return Status::FromErrno("cannot create " + progress, errno);
+    ::close(fd);
   }
   auto spec = MakeSpec(t);
   if (!spec.ok()) return spec.status();
@@ -1066,10 +1088,15 @@ Result<AttemptSpec> Scheduler::MakeSpec(Task& t) {
 // of the host.
 std::vector<std::string> Scheduler::ContainerArgv(const spec::Step& step, const Task& t,
                                                   const AttemptSpec& spec) const {
+  auto cwd_progress_file = [](const AttemptSpec& a) {
+    for (const auto& e : a.env)
+      if (StartsWith(e, "NIGHTSHIFT_PROGRESS_FILE=")) return e.substr(25);
+    return std::string();
+  };
   const RunConfig::Image& image = config_.images.at(step.id);
   Hasher h;
   h.Add(spec.uid);
-  std::vector<std::string> a = {"nightshift", "container-exec", "--image", image.id, "--name",
+  std::vector<std::string> a = {config_.containers.nightshift, "container-exec", "--image", image.id, "--name",
                                 "nightshift-" + h.HexDigest().substr(0, 24), "--grace-ms",
                                 std::to_string(step.grace_ms), "--cpus", FormatDouble(step.resources.cpus),
                                 "--workdir", spec.cwd};
@@ -1093,6 +1120,7 @@ std::vector<std::string> Scheduler::ContainerArgv(const spec::Step& step, const 
   };
   mount(run_dir_, false);
   mount(spec.cwd, true);
+  mount(cwd_progress_file(spec), true);  // made by Spawn for image steps
   for (const auto& e : spec.env) {
     if (StartsWith(e, "TMPDIR=")) mount(e.substr(7), true);
     if (StartsWith(e, "NIGHTSHIFT_CHECKPOINT_DIR=")) mount(e.substr(26), true);
@@ -1112,6 +1140,8 @@ std::vector<std::string> Scheduler::ContainerArgv(const spec::Step& step, const 
   };
   for (const auto& w : step.run) scan(w);
   for (const auto& e : step.env) scan(e.value);
+  // A relative program (scripts/x.sh) was made a path in the pipeline's folder.
+  if (!t.argv.empty() && StartsWith(t.argv[0], pipeline_.dir + "/")) uses_dir = true;
   if (uses_dir) mount(pipeline_.dir, false);
   a.push_back("--");
   a.insert(a.end(), t.argv.begin(), t.argv.end());

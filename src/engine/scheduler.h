@@ -99,11 +99,14 @@ struct RunConfig {
   std::map<std::string, Image> images;
   // How podman is called for steps with an image.
   struct Containers {
+    std::string nightshift = "nightshift";  // the binary that runs `container-exec` where attempts run
     std::string conf;     // CONTAINERS_CONF
     std::string storage;  // "": podman's default storage; else --root DIR/storage --runroot DIR/run
   } containers;
-  // Per step id: the manifest file its foreach iterates (docs/manifests.md).
+  // Per step id: the manifest file its foreach iterates (docs/manifests.md),
+  // and the content hash it had when the run started.
   std::map<std::string, std::string> manifests;
+  std::map<std::string, std::string> manifest_digests;
 };
 
 // run.json's "models": {step: {alias: {name, version, ref, digest, dir}}}.

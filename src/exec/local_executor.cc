@@ -107,10 +107,10 @@ int SpawnChild(void* p) {
     }
   }
   if (a->readonly && a->readonly[0]) {
-    // Mounts made here are the child's alone; the rest of the tree keeps
-    // propagating nowhere (MS_PRIVATE), so nothing leaks to the host.
+    // Mounts made here are the child's alone (MS_SLAVE: the host's new mounts,
+    // autofs among them, still reach the child; nothing goes back).
     bool ok = ::syscall(SYS_unshare, CLONE_NEWNS) == 0 &&
-              ::syscall(SYS_mount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+              ::syscall(SYS_mount, nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) == 0;
     for (char** p = a->readonly; ok && *p; ++p) {
       ok = ::syscall(SYS_mount, *p, *p, nullptr, MS_BIND | MS_REC, nullptr) == 0 &&
            ::syscall(SYS_mount, nullptr, *p, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) == 0;

@@ -67,6 +67,8 @@ class SlurmExecutor : public Executor {
   Capacity capacity() const override { return capacity_; }
   // Cpus of the partition of `capacity_class` (all its nodes).
   double ClassCpus(const std::string& capacity_class) const;
+  // The nightshift binary as the nodes see it (the settings' `nightshift`).
+  const std::string& NightshiftOnNodes() const { return config_.nightshift; }
   Result<int64_t> Submit(const AttemptSpec& spec) override;
   void Cancel(uint64_t id) override;
   void Preempt(uint64_t id, int64_t notice_ms) override;

@@ -28,19 +28,6 @@ bool LooksPartial(const std::string& name) {
   return false;
 }
 
-bool ValidUtf8(const std::string& s) {
-  for (size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    int n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : -1;
-    if (n < 0 || i + static_cast<size_t>(n) >= s.size()) return false;
-    for (int k = 1; k <= n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
-    }
-    i += static_cast<size_t>(n) + 1;
-  }
-  return true;
-}
-
 // Whether any process holds `path` open for writing (a copy still running
 // when the server started). Reads /proc/*/fdinfo of the processes we may see.
 bool OpenForWriting(const std::string& path) {
@@ -84,7 +71,7 @@ void Server::InboxFile(Store* store, const std::string& path) {
   if (LooksPartial(name)) return;
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;  // FIFOs, devices, folders: never
-  if (!ValidUtf8(path)) {
+  if (!IsValidUtf8(path)) {
     std::cerr << "nightshift: inbox: skipped a file whose name is not UTF-8; rename it\n";
     return;
   }

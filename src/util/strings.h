@@ -30,6 +30,8 @@ std::optional<int64_t> ParseDurationMs(std::string_view s);
 std::optional<int64_t> ParseMemoryBytes(std::string_view s);
 std::string FormatDurationMs(int64_t ms);  // "1.2s", "3m04s", "1h02m"
 std::string FormatDouble(double v);  // "%g": 1, 0.5, 2.25
+// Well-formed UTF-8 (no check of overlong forms or surrogates).
+bool IsValidUtf8(std::string_view s);
 std::string FormatBytes(int64_t bytes);    // "1.5 GiB"
 
 }  // namespace ns

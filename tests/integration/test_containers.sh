@@ -46,7 +46,8 @@ steps:
           ls /bin/busybox > image.txt
           (echo x > "$UP/result.txt") 2>/dev/null && echo writable > upstream.txt || echo read-only > upstream.txt
           cat /sys/fs/cgroup/memory/memory.limit_in_bytes > mem.txt 2>/dev/null || cat /sys/fs/cgroup/memory.max > mem.txt
-          env | sort > env.txt ;;
+          env | sort > env.txt
+          echo "progress 0.5 half" >> "$NIGHTSHIFT_PROGRESS_FILE" && echo progress-ok > progress.txt ;;
         exit7) exit 7 ;;
         oom) dd if=/dev/zero of=/dev/null bs=300M count=1 ;;
         stubborn) trap '' TERM; echo started; while true; do sleep 0.1; done ;;
@@ -76,6 +77,7 @@ assert_eq "$(cat $d/image.txt)" "/bin/busybox" "the image's own files"
 assert_eq "$(cat $d/upstream.txt)" "read-only" "upstream outputs are read-only"
 assert_eq "$(cat $d/mem.txt)" "100663296" "memory limit = resources.memory"
 assert_contains "$(cat $d/env.txt)" "NIGHTSHIFT_STEP=box"
+assert_eq "$(cat $d/progress.txt)" "progress-ok" "the progress file is writable inside"
 assert_contains "$(cat $d/env.txt)" "NIGHTSHIFT_OUTPUT_DIR=$PWD/root/runs/"
 run_json=root/runs/$(latest_run root)/run.json
 id1=$(jq -r .images.box.id $run_json)

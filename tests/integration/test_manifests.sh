@@ -76,6 +76,29 @@ capture ns run p.yaml --root root -p list=broken.json
 assert_eq "$rc" 2; assert_contains "$out" "broken.json:2:"; assert_contains "$out" "bad JSON"
 assert_eq "$(sqlite3 root/nightshift.db "select count(*) from runs")" "$runs_before" "nothing was created"
 
+# the manifest is pinned: changed while the run waits for the step, the step fails saying so
+cat > late.yaml <<'YAML'
+name: late
+params:
+  list: {type: path, required: true}
+steps:
+  wait:
+    run: [sleep, "1"]
+  each:
+    needs: [wait]
+    foreach: {manifest: "${params.list}"}
+    run: [cat, "${item}"]
+YAML
+cp clips.jsonl moving.jsonl
+( sleep 0.5; printf '{"source-ref": "data/a/c3.mp4"}\n' >> moving.jsonl ) &
+capture ns run late.yaml --root root -p list=moving.jsonl
+wait
+assert_eq "$rc" 1 "changed manifest: $out"
+assert_contains "$(jq -r '.steps[] | select(.step=="each") | .message' root/runs/$(latest_run root)/run.json)" "changed since the run started"
+capture ns run late.yaml --root root --resume "$(latest_run root)"
+assert_eq "$rc" 0 "resume reads the manifest again: $out"
+assert_eq "$(jq '.steps[] | select(.step=="each") | .tasks_total' root/runs/$(latest_run root)/run.json)" 3
+
 # submit --manifest: one job per entry, its fields into params of the same name
 cat > one.yaml <<'YAML'
 name: one
