@@ -326,8 +326,13 @@ int main(int argc, char** argv) {
       return Fail(Status::Invalid("--pitch must be WxH in metres, not '" + ana_pitch + "'"));
     auto r = v::RunAnalyse(ana);
     if (!r.ok()) return Fail(r.status());
-    std::printf("%d players: team 1 %d, team 2 %d (distances in %s; %lld seeks)\n", r->tracks, r->team_sizes[0],
-                r->team_sizes[1], r->units.c_str(), static_cast<long long>(r->seeks));
+    if (r->teams_found) {
+      std::printf("%d tracks: team 1 %d, team 2 %d (distances in %s; %lld seeks)\n", r->tracks, r->team_sizes[0],
+                  r->team_sizes[1], r->units.c_str(), static_cast<long long>(r->seeks));
+    } else {
+      std::printf("%d tracks: no teams found: %s (distances in %s; %lld seeks)\n", r->tracks,
+                  r->no_teams_reason.c_str(), r->units.c_str(), static_cast<long long>(r->seeks));
+    }
     return 0;
   }
   if (*render) {

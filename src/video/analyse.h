@@ -42,6 +42,9 @@ struct AnalyseOptions {
 struct AnalyseSummary {
   int tracks = 0;     // analysed (>= min_boxes)
   int team_sizes[2] = {0, 0};
+  bool teams_found = false;
+  std::string no_teams_reason;  // why not, when !teams_found
+  double team_separation = 0;   // centre distance / spread of the jersey colours
   std::string units;  // "px" or "m"
   int64_t seeks = 0;  // times the video was sought to a sample instead of decoded to it
 };

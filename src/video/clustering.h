@@ -19,7 +19,7 @@ struct Clusters {
 
 // Clusters `points` into `k` groups; with fewer points than k, each point is its
 // own cluster. Labels are ordered so that centre 0 has the smallest first coordinate
-// (stable naming: in Lab, team 0 is the darker jersey).
+// (stable naming: with the jersey feature (a, b, L/8), team 0 is the greener kit).
 Clusters KMeans(const std::vector<Point3>& points, int k, int max_iterations = 50);
 
 }  // namespace ns::video

@@ -155,8 +155,10 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
       int k = t.value("team", -1);
       if (k == 0 || k == 1) team_colour[k] = FromHex(t.value("colour", ""), team_colour[k]);
     }
-    for (int k = 0; k < 2; ++k) {
-      std::string path = o.analysis + "/heatmap_team" + std::to_string(k) + ".json";
+    // -1: every player (heatmap_all), written whether or not there are teams.
+    for (int k = -1; k < 2; ++k) {
+      std::string path = o.analysis + (k < 0 ? std::string("/heatmap_all.json")
+                                             : "/heatmap_team" + std::to_string(k) + ".json");
       if (!PathExists(path)) continue;
       auto h = HeatmapFromJson(path);
       if (!h.ok()) return h.status();
@@ -230,7 +232,7 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
   sum.codec = enc->codec();
   if (first_frame > 0) heatmaps.clear();  // drawn over the video's first frame: segment 0 writes them
   for (const auto& [k, h] : heatmaps) {
-    std::string path = o.out_dir + "/heatmap_team" + std::to_string(k) + ".png";
+    std::string path = o.out_dir + (k < 0 ? std::string("/heatmap_all.png") : "/heatmap_team" + std::to_string(k) + ".png");
     cv::Mat img;
     try {
       img = h.Render(16);

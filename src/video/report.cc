@@ -211,7 +211,17 @@ Result<std::string> RunReport(const ReportOptions& o) {
     NS_RETURN_IF_ERROR(CostSection(*cost, o.cost, h));
   }
 
-  h << "<h2>Teams</h2>\n<div class=\"teams\">\n";
+  h << "<h2>Teams</h2>\n";
+  if (!s.value("teams_found", true)) {
+    // Said, not guessed: a crowd or one person at a time has no teams.
+    h << "<p><b>No teams found</b>: " << HtmlEscape(s.value("no_teams_reason", std::string())) << ".</p>\n";
+    if (!o.render.empty()) {
+      auto img = InlineImage(o.render + "/heatmap_all.png", "--render", "image/png", "heatmap of every player", "heat");
+      if (!img.ok()) return img.status();
+      if (!img->empty()) h << "<h3>Every player</h3>\n" << *img << "\n";
+    }
+  }
+  h << "<div class=\"teams\">\n";
   for (const auto& t : s.value("teams", nlohmann::json::array())) {
     int k = t.value("team", 0);
     std::string colour = t.value("colour", "#888888");

@@ -264,15 +264,22 @@ TEST(VideoSteps, AnalyseRenderReport) {
   auto a = RunVideo({"analyse", "--input", "trk", "--video", NS_VTEST, "--out", "ana"}, dir);
   ASSERT_EQ(a.code, 0) << a.err;
   auto s = ReadJson(dir + "/ana/summary.json");
-  ASSERT_EQ(s["teams"].size(), 2u);
-  int in_teams = 0;
-  for (const auto& t : s["teams"]) in_teams += t["tracks"].size();
-  EXPECT_EQ(in_teams, s["tracks_analysed"].get<int>());
-  EXPECT_GT(in_teams, 10);
+  // Pedestrians are not two teams: said, not guessed.
+  EXPECT_EQ(s["teams_found"], false);
+  EXPECT_EQ(s["teams"].size(), 0u);
+  EXPECT_FALSE(s["no_teams_reason"].get<std::string>().empty());
+  EXPECT_NE(a.out.find("no teams found"), std::string::npos) << a.out;
+  EXPECT_GT(s["tracks_analysed"].get<int>(), 10);
   for (const auto& t : s["tracks"]) {
+    EXPECT_EQ(t["team"], -1);
     EXPECT_GE(t["distance"].get<double>(), 0);
+    // No summary field contradicts another.
+    EXPECT_GE(t["max_speed"].get<double>(), t["avg_speed"].get<double>()) << t.dump();
+    EXPECT_GE(t["last_frame"].get<int64_t>(), t["first_frame"].get<int64_t>());
+    EXPECT_GE(t["last_time"].get<double>(), t["first_time"].get<double>());
     EXPECT_TRUE(Exists(dir + "/ana/" + t["thumb"].get<std::string>()));
   }
+  EXPECT_LE(s["tracks_analysed"].get<int>(), s["tracks_total"].get<int>());
   // With a homography that is a pure scale (1 px = 5 cm), distances are in metres and
   // exactly 0.05 times the pixel ones.
   std::ofstream(dir + "/h.json") << "[[0.05, 0, 0], [0, 0.05, 0], [0, 0, 1]]";
@@ -285,7 +292,7 @@ TEST(VideoSteps, AnalyseRenderReport) {
   ASSERT_EQ(sm["tracks"].size(), s["tracks"].size());
   for (size_t i = 0; i < sm["tracks"].size(); ++i)
     EXPECT_NEAR(sm["tracks"][i]["distance"].get<double>(), 0.05 * s["tracks"][i]["distance"].get<double>(), 0.02);
-  EXPECT_EQ(ReadJson(dir + "/ana_m/heatmap_team0.json")["width"], 40);
+  EXPECT_EQ(ReadJson(dir + "/ana_m/heatmap_all.json")["width"], 40);
   auto r = RunVideo({"render", "--input", NS_VTEST, "--tracks", "trk", "--analysis", "ana", "--max-frames", "60",
                      "--out", "ren"},
                     dir);
@@ -295,10 +302,11 @@ TEST(VideoSteps, AnalyseRenderReport) {
   auto pj = nlohmann::json::parse(p.out);
   EXPECT_EQ(pj["frame_count"], 60);
   EXPECT_TRUE(pj["codec"] == "h264" || pj["codec"] == "mpeg4") << pj["codec"];
-  EXPECT_TRUE(Exists(dir + "/ren/heatmap_team0.png"));
+  EXPECT_TRUE(Exists(dir + "/ren/heatmap_all.png"));
   auto rep = RunVideo({"report", "--input", "ana", "--render", "ren", "--out", "rep"}, dir);
   ASSERT_EQ(rep.code, 0) << rep.err;
   std::string html = Slurp(dir + "/rep/index.html");
+  EXPECT_NE(html.find("No teams found"), std::string::npos);
   EXPECT_NE(html.find("data:image/png;base64,"), std::string::npos);
   EXPECT_NE(html.find("data:image/jpeg;base64,"), std::string::npos);
   EXPECT_NE(html.find("href=\"../ren/annotated.mp4\""), std::string::npos);
@@ -477,6 +485,39 @@ TEST(VideoSharedData, GymVideoSegmentsAndTracks) {
   auto t = RunVideo({"track", "--input", "det", "--out", "trk"}, dir);
   ASSERT_EQ(t.code, 0) << t.err;
   EXPECT_GT(ReadJson(dir + "/trk/tracks.json")["tracks"].get<int>(), 0);
+}
+
+TEST(VideoSharedData, GymJerseysMakeTwoTeams) {
+  REQUIRE_SHARED("models/yolo-fastest-1.1/yolo-fastest-1.1_body.weights");
+  REQUIRE_SHARED("videos/gym_fisheye_ace_0.mp4");
+  std::string dir = TestDir();
+  std::string v = SharedData() + "/videos/gym_fisheye_ace_0.mp4";
+  std::string m = SharedData() + "/models/yolo-fastest-1.1";
+  // A model folder with two models must say which one.
+  auto amb = RunVideo({"detect", "--input", v, "--detector", "dnn", "--model-dir", m, "--out", "x"}, dir);
+  EXPECT_NE(amb.code, 0);
+  EXPECT_NE(amb.err.find("holds several models"), std::string::npos) << amb.err;
+  ASSERT_EQ(RunVideo({"detect", "--input", v, "--detector", "dnn", "--model", m + "/yolo-fastest-1.1_body.weights",
+                      "--config", m + "/yolo-fastest-1.1_body.cfg", "--out", "det"},
+                     dir)
+                .code,
+            0);
+  ASSERT_EQ(RunVideo({"track", "--input", "det", "--out", "trk"}, dir).code, 0);
+  auto a = RunVideo({"analyse", "--input", "trk", "--video", v, "--out", "ana"}, dir);
+  ASSERT_EQ(a.code, 0) << a.err;
+  auto s = ReadJson(dir + "/ana/summary.json");
+  ASSERT_EQ(s["teams_found"], true) << s["no_teams_reason"];
+  ASSERT_EQ(s["teams"].size(), 2u);
+  // Red kits in one team, green in the other: the teams' colours differ along
+  // red-green (R - G), by far more than the kits' shading does.
+  std::vector<int> red_minus_green;
+  for (const auto& t : s["teams"]) {
+    std::string c = t["colour"];
+    red_minus_green.push_back(std::stoi(c.substr(1, 2), nullptr, 16) - std::stoi(c.substr(3, 2), nullptr, 16));
+    EXPECT_GE(t["tracks"].size(), 5u) << t.dump();
+  }
+  EXPECT_GE(std::abs(red_minus_green[0] - red_minus_green[1]), 15) << s["teams"].dump();
+  for (const auto& t : s["tracks"]) EXPECT_GE(t["max_speed"].get<double>(), t["avg_speed"].get<double>());
 }
 
 }  // namespace
