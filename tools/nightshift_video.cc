@@ -114,6 +114,10 @@ int main(int argc, char** argv) {
   detect->add_option("--checkpoint-dir", det.checkpoint_dir, "Checkpoint folder (default: "
                                                              "$NIGHTSHIFT_CHECKPOINT_DIR)");
   detect->add_option("--max-frames", det.max_frames, "Stop after N frames of the input (0..N-1)");
+  detect->add_option("--preroll", det.preroll_frames,
+                     "mog2 (stateful): learn the background from up to N frames before the segment (the end of "
+                     "the previous segment, with --index) and report nothing for them; 0: none")
+      ->capture_default_str();
   detect->add_option("--stop-after", det.stop_after, "Testing aid: behave as if SIGTERM arrived after N frames");
   detect->add_option("--confidence", det.detector.confidence, "Minimum score (default: hog 0, mog2 0, dnn 0.4)");
   detect->add_option("--nms", det.detector.nms, "NMS IoU threshold")->capture_default_str();

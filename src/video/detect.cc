@@ -127,12 +127,44 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
   if (!dec.ok()) return dec.status();
   auto detector = MakeDetector(o.detector);
   if (!detector.ok()) return detector.status();
+  int64_t sum_preroll = 0;  // frames of the previous segment decoded to warm the detector
 
   const StreamInfo& info = (*dec)->info();
   int64_t expected = owned >= 0 ? owned + overlap : info.header_frames;
   if (expected <= 0 && info.header_duration > 0 && info.avg_fps > 0)
     expected = std::llround(info.header_duration * info.avg_fps);
   if (o.max_frames >= 0 && (expected <= 0 || expected > o.max_frames)) expected = o.max_frames;
+
+  // A stateful detector (mog2's background model) starts blind: warm it on the
+  // frames just before this segment -- the tail of the previous segment file --
+  // and report nothing for them, so a cut does not make people vanish for the
+  // frames the model needs to learn the background.
+  if ((*detector)->Stateful() && !o.index_path.empty() && o.preroll_frames > 0) {
+    auto seg = FindSegment(o.index_path, o.input);
+    if (!seg.ok()) return seg.status();
+    const auto& segs = seg->index.segments;
+    for (size_t i = 1; i < segs.size(); ++i) {
+      if (segs[i].file != seg->entry.file) continue;
+      std::string prev = DirName(o.index_path) + "/" + segs[i - 1].file;
+      Decoder::Options popt = dopt;
+      auto pdec = Decoder::Open(prev, popt);
+      if (!pdec.ok()) return Status(pdec.status().code(), "pre-roll from the previous segment: " + pdec.status().message());
+      // The previous segment's owned frames end where this one begins.
+      int64_t begin = std::max<int64_t>(0, segs[i - 1].frame_count - o.preroll_frames);
+      VideoFrame pf;
+      for (;;) {
+        int64_t next = (*pdec)->next_index();
+        bool in_tail = next >= begin && next < segs[i - 1].frame_count &&
+                       (segs[i - 1].first_frame + next) % o.stride == 0;
+        auto more = (*pdec)->Next(&pf, in_tail);
+        if (!more.ok()) return more.status();
+        if (!*more || pf.index >= segs[i - 1].frame_count) break;
+        if (in_tail && !pf.bgr.empty()) NS_RETURN_IF_ERROR((*detector)->Learn(pf.bgr));
+        ++sum_preroll;
+      }
+      break;
+    }
+  }
 
   Checkpoint ck;
   auto restored = LoadCheckpoint(o, &ck);
@@ -142,6 +174,7 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
   Progress progress(o.progress_file);
   DetectSummary sum;
   sum.resumed_from = ck.next_local;
+  sum.preroll_frames = sum_preroll;
   if (ck.next_local > 0)
     progress.Report(expected > 0 ? double(ck.next_local) / expected : 0,
                     "resumed at frame " + std::to_string(ck.next_local));
@@ -226,6 +259,7 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
       {"decode_errors", (*dec)->decode_errors()},
       {"detections", sum.detections},
       {"resumed_from", sum.resumed_from},
+      {"preroll_frames", sum.preroll_frames},
       {"seconds", sum.seconds},
       // Processing speed, not the video's frame rate (probe.json has that).
       {"processed_fps", sum.fps},

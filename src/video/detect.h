@@ -36,6 +36,9 @@ struct DetectOptions {
   int prefetch = 4;            // frames decoded ahead on a second thread; 0: decode inline
   int64_t max_frames = -1;     // stop after this many frames of the input (tests, bench)
   int64_t stop_after = -1;     // act as if SIGTERM arrived after this many frames (tests)
+  // A stateful detector first learns up to this many frames from the end of the
+  // previous segment (with --index), reporting nothing for them. 0: no pre-roll.
+  int64_t preroll_frames = 150;
   DetectorOptions detector;
   const std::atomic<bool>* stop = nullptr;  // borrowed; must outlive the call
 };
@@ -46,6 +49,7 @@ struct DetectSummary {
   int64_t frames_lost = 0;
   int64_t detections = 0;
   int64_t resumed_from = 0;      // local frame the run resumed at (0: from the start)
+  int64_t preroll_frames = 0;    // frames of the previous segment decoded for the pre-roll
   double seconds = 0;
   double fps = 0;                // frames_processed / seconds of this call
 };
