@@ -205,6 +205,8 @@ int main(int argc, char** argv) {
   report->add_option("--input", rep.analysis, "The analyse step's folder")->required();
   report->add_option("--render", rep.render, "The render step's folder (heatmap PNGs, annotated.mp4)");
   report->add_option("--probe", rep.probe, "probe.json or the probe step's folder");
+  report->add_option("--detect", rep.detect,
+                     "The detect step's folder: the data-quality box names the detector and model and the frames lost");
   report->add_option("--video-link", rep.video_link, "Link to the annotated video (default "
                                                      "../<render folder>/annotated.mp4)");
   report->add_option("--cost", rep.cost, "What the run cost: the JSON of `nightshift cost RUN --json`");

@@ -201,8 +201,7 @@ Result<ConcatSummary> RunConcat(const ConcatOptions& o) {
 
   // Heatmaps are drawn by the piece that starts the video.
   const Piece& first = pieces->front();
-  for (int k = 0; k < 2; ++k) {
-    std::string name = "heatmap_team" + std::to_string(k) + ".png";
+  for (const char* name : {"heatmap_all.png", "heatmap_team0.png", "heatmap_team1.png"}) {
     if (!PathExists(first.dir + "/" + name)) continue;
     auto bytes = ReadSmallFile(first.dir + "/" + name, "--input");
     if (!bytes.ok()) return bytes.status();

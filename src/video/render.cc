@@ -20,6 +20,22 @@
 namespace ns::video {
 namespace {
 
+// Per-pixel median of equally sized 8-bit BGR frames; empty for none.
+cv::Mat MedianFrame(const std::vector<cv::Mat>& frames) {
+  if (frames.empty()) return cv::Mat();
+  cv::Mat out(frames[0].size(), frames[0].type());
+  std::vector<uchar> v(frames.size());
+  const size_t n = frames.size();
+  for (int y = 0; y < out.rows; ++y) {
+    for (int x = 0; x < out.cols * out.channels(); ++x) {
+      for (size_t k = 0; k < n; ++k) v[k] = frames[k].ptr<uchar>(y)[x];
+      std::nth_element(v.begin(), v.begin() + n / 2, v.end());
+      out.ptr<uchar>(y)[x] = v[n / 2];
+    }
+  }
+  return out;
+}
+
 cv::Scalar FromHex(const std::string& hex, cv::Scalar fallback) {
   unsigned r = 0, g = 0, b = 0;
   if (hex.size() != 7 || std::sscanf(hex.c_str(), "#%02x%02x%02x", &r, &g, &b) != 3) return fallback;
@@ -203,7 +219,12 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
     overlay.Advance(g);
     overlay.EndFrame();
   }
-  cv::Mat background;
+  // The heatmaps' background: the per-pixel median of frames sampled across
+  // the piece (one every `every` frames, at most kSamples), so people who move
+  // vanish from it -- not the first frame, with whoever stood there.
+  constexpr int kSamples = 15;
+  int64_t every = std::max<int64_t>(1, (owned > 0 ? owned : 300) / kSamples);
+  std::vector<cv::Mat> samples;
   std::unique_ptr<Encoder> enc;
   VideoFrame f;
   Prefetcher prefetch(dec->get(), [](int64_t) { return true; }, 4);
@@ -217,7 +238,10 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
       enc = std::move(*e);
     }
     try {
-      if (background.empty()) background = f.bgr.clone();
+      if (first_frame == 0 && !heatmaps.empty() && f.index % every == 0 &&
+          static_cast<int>(samples.size()) < kSamples) {
+        samples.push_back(f.bgr.clone());  // before the overlay is drawn on it
+      }
       overlay.Advance(first_frame + f.index);
       overlay.Draw(f.bgr);
     } catch (const cv::Exception& e) {
@@ -230,13 +254,14 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
   if (!enc) return Status::Invalid(o.video + ": no video frame could be decoded");
   NS_RETURN_IF_ERROR(enc->Finish());
   sum.codec = enc->codec();
-  if (first_frame > 0) heatmaps.clear();  // drawn over the video's first frame: segment 0 writes them
+  if (first_frame > 0) heatmaps.clear();  // the piece that starts the video writes them
+  cv::Mat background = MedianFrame(samples);
   for (const auto& [k, h] : heatmaps) {
     std::string path = o.out_dir + (k < 0 ? std::string("/heatmap_all.png") : "/heatmap_team" + std::to_string(k) + ".png");
     cv::Mat img;
     try {
       img = h.Render(16);
-      if (image_heatmaps && !background.empty()) {  // over the first frame, so places are recognisable
+      if (image_heatmaps && !background.empty()) {  // over the empty scene, so places are recognisable
         cv::Mat heat;
         cv::resize(img, heat, background.size());
         cv::addWeighted(background, 0.45, heat, 0.55, 0, img);

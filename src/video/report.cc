@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -119,7 +120,84 @@ th{background:#f4f4f4} .swatch{display:inline-block;width:1em;height:1em;border:
 vertical-align:middle;margin-right:.4em} .heat{max-width:100%;border:1px solid #ccc}
 .thumb{height:64px;border:1px solid #ccc} .teams{display:flex;gap:2em;flex-wrap:wrap}
 .team{flex:1;min-width:300px} .kv td:first-child{color:#666;width:14em}
+.quality{border:1px solid #d9c27a;background:#fffbea;padding:.6em 1em;margin:1em 0}
+.quality.ok{border-color:#9c9;background:#f3fbf3} .quality li{margin:.2em 0}
+video{max-width:100%;background:#000} tr.seek{cursor:pointer} tr.seek:hover{background:#eef4ff}
+th.sort{cursor:pointer;user-select:none} th.sort:after{content:" \2195";color:#999}
+.scale{display:flex;align-items:center;gap:.5em;font-size:.85em;color:#444;margin:.3em 0}
+.scale .bar{flex:0 0 200px;height:12px;border:1px solid #999;
+background:linear-gradient(to right,#00007f,#0000ff,#007fff,#00ffff,#7fff7f,#ffff00,#ff7f00,#ff0000,#7f0000)}
 )";
+
+// Rows of the tracks table seek the video to their first appearance; headers sort.
+constexpr char kScript[] = R"(
+document.querySelectorAll('tr.seek').forEach(function (row) {
+  row.addEventListener('click', function () {
+    var v = document.getElementById('video');
+    if (!v) return;
+    v.currentTime = parseFloat(row.dataset.t);
+    v.scrollIntoView({block: 'nearest'});
+    v.play().catch(function () {});
+  });
+});
+document.querySelectorAll('th.sort').forEach(function (th, col) {
+  th.addEventListener('click', function () {
+    var table = th.closest('table'), rows = Array.from(table.querySelectorAll('tr.seek'));
+    var i = Array.prototype.indexOf.call(th.parentNode.children, th);
+    var dir = th.dataset.dir === 'asc' ? -1 : 1;
+    th.dataset.dir = dir === 1 ? 'asc' : 'desc';
+    rows.sort(function (a, b) {
+      var x = a.children[i].dataset.v, y = b.children[i].dataset.v;
+      var nx = parseFloat(x), ny = parseFloat(y);
+      return dir * (isNaN(nx) || isNaN(ny) ? String(x).localeCompare(String(y)) : nx - ny);
+    });
+    rows.forEach(function (r) { table.appendChild(r); });
+  });
+});
+)";
+
+// The largest count of a heatmap JSON (its colour scale's top), or -1.
+double HeatmapMax(const std::string& path) {
+  auto text = ReadSmallFile(path, "--input");
+  if (!text.ok()) return -1;
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object()) return -1;
+  double m = 0;
+  for (const auto& c : j.value("counts", nlohmann::json::array())) {
+    if (c.is_number()) m = std::max(m, c.get<double>());
+  }
+  return m;
+}
+
+// The colour scale under a heatmap: what its colours count.
+std::string Scale(const std::string& json_path) {
+  double max = HeatmapMax(json_path);
+  if (max < 0) return "";
+  return "<div class=\"scale\"><span>less time</span><span class=\"bar\"></span><span>more time (the busiest "
+         "cell holds " + Fixed(max, 0) + " positions: a track's feet, once per processed frame; smoothed)</span></div>";
+}
+
+// detect.json of every segment under the detect step's folder (or of one folder).
+Result<std::vector<nlohmann::json>> DetectMetas(const std::string& dir) {
+  std::vector<nlohmann::json> out;
+  std::vector<std::string> files;
+  if (IsRegularFile(dir + "/detect.json")) files.push_back(dir + "/detect.json");
+  auto names = ListDir(dir);
+  if (names.ok()) {
+    for (const auto& n : names.value()) {
+      if (IsRegularFile(dir + "/" + n + "/detect.json")) files.push_back(dir + "/" + n + "/detect.json");
+    }
+  }
+  if (files.empty()) return Status::Invalid("--detect " + dir + ": no detect.json there (give the detect step's folder)");
+  for (const auto& f : files) {
+    auto text = ReadSmallFile(f, "--detect");
+    if (!text.ok()) return text.status();
+    nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+    if (!j.is_object()) return Status::Invalid(f + ": not a JSON object");
+    out.push_back(std::move(j));
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -195,7 +273,7 @@ Result<std::string> RunReport(const ReportOptions& o) {
       << HtmlEscape(probe.value("codec", "")) << ", " << Fixed(probe.value("fps", 0.0), 2) << " fps, "
       << Clock(probe.value("duration", 0.0)) << " (" << probe.value("frame_count", 0) << " frames)</td></tr>\n";
   }
-  h << "<tr><td>Players tracked</td><td>" << s.value("tracks_analysed", 0) << " (of "
+  h << "<tr><td>Tracks</td><td>" << s.value("tracks_analysed", 0) << " (of "
     << s.value("tracks_total", 0) << " tracks; shorter than " << s.value("min_boxes", 0)
     << " boxes are left out)</td></tr>\n";
   h << "<tr><td>Distances in</td><td>" << (units == "m" ? "metres (pitch homography)" : "pixels (no pitch homography given)")
@@ -204,6 +282,59 @@ Result<std::string> RunReport(const ReportOptions& o) {
     h << "<tr><td>Annotated video</td><td><a href=\"" << HtmlEscape(link) << "\">" << HtmlEscape(link)
       << "</a></td></tr>\n";
   h << "</table>\n";
+
+  // What a reader should know before trusting the numbers.
+  std::vector<std::string> notes;
+  bool warn = false;
+  if (!o.detect.empty()) {
+    auto metas = DetectMetas(o.detect);
+    if (!metas.ok()) return metas.status();
+    std::set<std::string> kinds, models;
+    int64_t lost = 0, errors = 0;
+    for (const auto& m : *metas) {
+      kinds.insert(m.value("detector", std::string("?")));
+      if (!m.value("model", std::string()).empty()) models.insert(m.value("model", std::string()));
+      lost += m.value("frames_lost", int64_t{0});
+      errors += m.value("decode_errors", int64_t{0});
+    }
+    std::string k;
+    for (const auto& x : kinds) k += (k.empty() ? "" : ", ") + x;
+    std::string mo;
+    for (const auto& x : models) mo += (mo.empty() ? "" : ", ") + x;
+    notes.push_back("Detector: " + HtmlEscape(k) + (mo.empty() ? "" : " (model " + HtmlEscape(mo) + ")") + ", over " +
+                    std::to_string(metas->size()) + " segment" + (metas->size() == 1 ? "" : "s") + ".");
+    if (lost > 0 || errors > 0) {
+      warn = true;
+      notes.push_back("<b>" + std::to_string(lost) + " frames could not be decoded</b> (" + std::to_string(errors) +
+                      " decode errors): detections there are missing.");
+    } else {
+      notes.push_back("Every frame was decoded.");
+    }
+  }
+  if (!probe.is_null()) {
+    if (probe.value("variable_frame_rate", false) || probe.value("vfr", false)) {
+      warn = true;
+      notes.push_back("<b>Variable frame rate</b>: times come from the video's timestamps.");
+    }
+    if (probe.value("header_mismatch", false)) {
+      warn = true;
+      notes.push_back("<b>The file's header disagrees with its frames</b>; the frames were counted by decoding.");
+    }
+  }
+  if (!s.value("teams_found", true)) {
+    warn = true;
+    notes.push_back("<b>No teams found</b>: " + HtmlEscape(s.value("no_teams_reason", std::string())) + ".");
+  }
+  if (units != "m") notes.push_back("Distances and speeds are in pixels: give analyse a pitch homography for metres.");
+  if (!notes.empty()) {
+    h << "<div class=\"quality" << (warn ? "" : " ok") << "\"><b>Data quality</b><ul>\n";
+    for (const auto& n : notes) h << "<li>" << n << "</li>\n";
+    h << "</ul></div>\n";
+  }
+  if (!link.empty()) {
+    h << "<video id=\"video\" controls preload=\"metadata\" src=\"" << HtmlEscape(link)
+      << "\"></video>\n<p class=\"muted\">Click a track below to see its first appearance.</p>\n";
+  }
 
   if (!o.cost.empty()) {
     auto cost = ReadJson(o.cost, "--cost");
@@ -218,7 +349,7 @@ Result<std::string> RunReport(const ReportOptions& o) {
     if (!o.render.empty()) {
       auto img = InlineImage(o.render + "/heatmap_all.png", "--render", "image/png", "heatmap of every player", "heat");
       if (!img.ok()) return img.status();
-      if (!img->empty()) h << "<h3>Every player</h3>\n" << *img << "\n";
+      if (!img->empty()) h << "<h3>Every track</h3>\n" << *img << Scale(o.analysis + "/heatmap_all.json") << "\n";
     }
   }
   h << "<div class=\"teams\">\n";
@@ -227,20 +358,23 @@ Result<std::string> RunReport(const ReportOptions& o) {
     std::string colour = t.value("colour", "#888888");
     h << "<div class=\"team\"><h3><span class=\"swatch\" style=\"background:" << HtmlEscape(colour)
       << "\"></span>Team " << (k + 1) << "</h3>\n<p>" << t.value("tracks", nlohmann::json::array()).size()
-      << " players, " << Fixed(t.value("distance", 0.0), 0) << " " << units << " covered in total</p>\n";
+      << " tracks, " << Fixed(t.value("distance", 0.0), 0) << " " << units << " covered in total</p>\n";
     if (!o.render.empty()) {
       auto img = InlineImage(o.render + "/heatmap_team" + std::to_string(k) + ".png", "--render",
                              "image/png", "heatmap of team " + std::to_string(k + 1), "heat");
       if (!img.ok()) return img.status();
-      h << (img->empty() ? "<p class=\"muted\">no heatmap</p>" : *img) << "\n";
+      h << (img->empty() ? "<p class=\"muted\">no heatmap</p>" : *img + Scale(o.analysis + "/heatmap_team" +
+                                                                          std::to_string(k) + ".json")) << "\n";
     }
     h << "</div>\n";
   }
   h << "</div>\n";
 
-  h << "<h2>Players</h2>\n<table><tr><th></th><th>Id</th><th>Team</th><th>On screen</th><th>Boxes</th>"
-    << "<th>Distance (" << units << ")</th><th>Avg speed (" << units << "/s)</th><th>Max speed (" << units
-    << "/s)</th></tr>\n";
+  // Tracks, not players: a person may be several tracks (lost and found again).
+  h << "<h2>Tracks</h2>\n<table><tr><th></th><th class=\"sort\">Id</th><th class=\"sort\">Team</th>"
+    << "<th class=\"sort\">On screen</th><th class=\"sort\">Boxes</th>"
+    << "<th class=\"sort\">Distance (" << units << ")</th><th class=\"sort\">Avg speed (" << units
+    << "/s)</th><th class=\"sort\">Max speed (" << units << "/s)</th></tr>\n";
   for (const auto& t : s.value("tracks", nlohmann::json::array())) {
     std::string thumb;
     if (t.contains("thumb")) {
@@ -250,15 +384,20 @@ Result<std::string> RunReport(const ReportOptions& o) {
       thumb = std::move(*img);
     }
     int team = t.value("team", -1);
-    h << "<tr><td>" << thumb << "</td><td>" << t.value("id", 0) << "</td><td>";
+    double first = t.value("first_time", 0.0);
+    h << "<tr class=\"seek\" data-t=\"" << Fixed(first, 2) << "\"><td>" << thumb << "</td><td data-v=\""
+      << t.value("id", 0) << "\">" << t.value("id", 0) << "</td><td data-v=\"" << team << "\">";
     if (t.contains("colour"))
       h << "<span class=\"swatch\" style=\"background:" << HtmlEscape(t["colour"].get<std::string>()) << "\"></span>";
-    h << (team >= 0 ? std::to_string(team + 1) : "-") << "</td><td>" << Clock(t.value("first_time", 0.0))
-      << "&ndash;" << Clock(t.value("last_time", 0.0)) << "</td><td>" << t.value("boxes", 0) << "</td><td>"
-      << Fixed(t.value("distance", 0.0), 1) << "</td><td>" << Fixed(t.value("avg_speed", 0.0), 2) << "</td><td>"
+    h << (team >= 0 ? std::to_string(team + 1) : "-") << "</td><td data-v=\"" << Fixed(first, 2) << "\">"
+      << Clock(first) << "&ndash;" << Clock(t.value("last_time", 0.0)) << "</td><td data-v=\"" << t.value("boxes", 0)
+      << "\">" << t.value("boxes", 0) << "</td><td data-v=\"" << Fixed(t.value("distance", 0.0), 2) << "\">"
+      << Fixed(t.value("distance", 0.0), 1) << "</td><td data-v=\"" << Fixed(t.value("avg_speed", 0.0), 3) << "\">"
+      << Fixed(t.value("avg_speed", 0.0), 2) << "</td><td data-v=\"" << Fixed(t.value("max_speed", 0.0), 3) << "\">"
       << Fixed(t.value("max_speed", 0.0), 2) << "</td></tr>\n";
   }
-  h << "</table>\n<p class=\"muted\">Made by nightshift-video.</p>\n</body></html>\n";
+  h << "</table>\n<p class=\"muted\">Made by nightshift-video.</p>\n<script>" << kScript
+    << "</script>\n</body></html>\n";
 
   NS_RETURN_IF_ERROR(MakeDirs(o.out_dir));
   std::string path = o.out_dir + "/index.html";

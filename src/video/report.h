@@ -19,6 +19,7 @@ struct ReportOptions {
   std::string analysis;
   std::string render;      // optional
   std::string probe;       // optional probe.json or the probe step's folder
+  std::string detect;      // optional: the detect step's folder (data quality: detector, model, frames lost)
   std::string video_link;  // optional override of the link to the annotated video
   std::string cost;        // optional: the JSON of `nightshift cost RUN --json` (what the run cost)
   std::string title = "Match report";

@@ -310,12 +310,19 @@ TEST(VideoSteps, AnalyseRenderReport) {
   EXPECT_NE(html.find("data:image/png;base64,"), std::string::npos);
   EXPECT_NE(html.find("data:image/jpeg;base64,"), std::string::npos);
   EXPECT_NE(html.find("href=\"../ren/annotated.mp4\""), std::string::npos);
-  // Self-contained: every image is inline.
+  // Self-contained: every image is inline (the video player plays the linked annotated.mp4).
   size_t pos = 0;
-  while ((pos = html.find("src=\"", pos)) != std::string::npos) {
-    EXPECT_EQ(html.compare(pos + 5, 5, "data:"), 0) << html.substr(pos, 40);
+  int images = 0;
+  while ((pos = html.find("<img ", pos)) != std::string::npos) {
+    size_t src = html.find(" src=\"", pos);
+    ASSERT_NE(src, std::string::npos);
+    EXPECT_EQ(html.compare(src + 6, 5, "data:"), 0) << html.substr(pos, 80);
+    ++images;
     ++pos;
   }
+  EXPECT_GT(images, 3);
+  EXPECT_NE(html.find("<video id=\"video\" controls preload=\"metadata\" src=\"../ren/annotated.mp4\""),
+            std::string::npos);
 }
 
 // Pixels that differ by more than encoding noise: a box or trail drawn in one
