@@ -26,6 +26,7 @@ struct Piece {
   int64_t owned = 0;         // frames of the video this piece stands for
   int64_t frames = 0;        // frames it holds (fewer when some did not decode)
   int64_t video_frames = -1; // frames of the whole video, -1 if unknown
+  double start_time = -1;    // seconds into the video where it starts; -1 if not said
 };
 
 constexpr char kRerun[] = "; run `nightshift-video render --index` for that segment again";
@@ -46,6 +47,9 @@ Result<Piece> ReadPiece(const std::string& dir) {
     return Status::Invalid(dir + "/render.json: not written by this render (needs first_frame, frames, owned_frames "
                                  "and video_frames)" + kRerun);
   if (!PathExists(dir + "/annotated.mp4")) return Status::Invalid(dir + ": render.json but no annotated.mp4" + kRerun);
+  if (j.contains("start_time") && j["start_time"].is_number() && j["start_time"].get<double>() >= 0) {
+    p.start_time = j["start_time"].get<double>();
+  }
   return p;
 }
 
@@ -158,10 +162,17 @@ Result<ConcatSummary> RunConcat(const ConcatOptions& o) {
       return Status::Invalid(path + ": codec, size or codec headers differ from the first piece's (" +
                              (*pieces)[0].dir + "); render every segment with the same nightshift-video");
     }
-    // The piece's first frame lands where the previous piece ended.
+    // The piece's first frame lands at its time in the source (render.json's
+    // start_time, from the segment index: a variable frame rate keeps its
+    // timing across cuts), else where the previous piece ended; never before it.
     int64_t start = is->start_time == AV_NOPTS_VALUE
                         ? 0
                         : av_rescale_q(is->start_time, is->time_base, out_stream->time_base);
+    if (piece.start_time >= 0 && (*pieces)[0].start_time >= 0) {
+      int64_t at = av_rescale_q(std::llround((piece.start_time - (*pieces)[0].start_time) * 1e6),
+                                AVRational{1, 1000000}, out_stream->time_base);
+      offset = std::max(offset, at);
+    }
     int64_t shift = offset - start;
     int64_t end = offset;
     while ((rc = av_read_frame(in_fmt, pkt)) >= 0) {

@@ -60,8 +60,11 @@ Result<std::unique_ptr<Encoder>> Encoder::Open(const std::string& path, int widt
   s.codec->width = ew;
   s.codec->height = eh;
   s.codec->pix_fmt = AV_PIX_FMT_YUV420P;
-  s.codec->time_base = av_inv_q(rate);
+  // Milliseconds: a frame keeps its source time whatever the frame rate does.
+  s.codec->time_base = AVRational{1, 1000};
   s.codec->framerate = rate;
+  e->frame_ms_ = std::max<int64_t>(1, std::llround(1000.0 / fps));
+  e->fps_ = fps;
   s.codec->gop_size = std::max(1, static_cast<int>(std::lround(fps * 2)));
   s.codec->thread_count = threads;
   if (s.fmt->oformat->flags & AVFMT_GLOBALHEADER) s.codec->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
@@ -101,7 +104,7 @@ Result<std::unique_ptr<Encoder>> Encoder::Open(const std::string& path, int widt
 
 Encoder::~Encoder() = default;
 
-Status Encoder::Write(const cv::Mat& bgr) {
+Status Encoder::Write(const cv::Mat& bgr, double time) {
   State& s = *state_;
   if (s.finished) return Status::Internal(path_ + ": write after finish");
   if (bgr.cols != width_ || bgr.rows != height_ || bgr.type() != CV_8UC3)
@@ -115,7 +118,10 @@ Status Encoder::Write(const cv::Mat& bgr) {
   const uint8_t* src[4] = {even.data, nullptr, nullptr, nullptr};
   int src_stride[4] = {static_cast<int>(even.step[0]), 0, 0, 0};
   sws_scale(s.sws, src, src_stride, 0, even.rows, s.frame->data, s.frame->linesize);
-  s.frame->pts = next_pts_++;
+  int64_t pts = std::llround((time >= 0 ? time : static_cast<double>(frames_) / fps_) * 1000);
+  pts = std::max(pts, last_pts_ + 1);
+  s.frame->pts = last_pts_ = pts;
+  ++frames_;
   rc = avcodec_send_frame(s.codec, s.frame);
   if (rc < 0) return AvStatus(rc, "cannot encode a frame", path_);
   return Drain(false);
@@ -129,7 +135,7 @@ Status Encoder::Drain(bool flush) {
     if (rc == AVERROR_EOF || rc == AVERROR(EAGAIN)) return Status::Ok();
     if (rc < 0) return AvStatus(rc, "encoder failed", path_);
     // libx264 leaves durations unset; without them the MP4 edit list drops the last frame.
-    if (s.packet->duration <= 0) s.packet->duration = 1;
+    if (s.packet->duration <= 0) s.packet->duration = frame_ms_;
     av_packet_rescale_ts(s.packet, s.codec->time_base, s.stream->time_base);
     s.packet->stream_index = s.stream->index;
     rc = av_interleaved_write_frame(s.fmt, s.packet);

@@ -108,6 +108,11 @@ Result<ProbeResult> Probe(const std::string& path, bool decode) {
   } else {
     r.duration = r.frame_count / r.fps;
   }
+  // Frames at the median step would fill the duration; far fewer (or more)
+  // frames mean the step changes: a variable frame rate.
+  double expected_frames = r.duration * r.fps;
+  r.variable_frame_rate = pts.size() >= 2 && std::fabs(expected_frames - static_cast<double>(r.frame_count)) >
+                                                 std::max(2.0, 0.02 * expected_frames);
   r.header_mismatch = count_mismatch ||
                       (r.header_fps > 0 && std::fabs(r.header_fps - r.fps) / r.fps > 0.02) ||
                       (r.header_duration > 0 && std::fabs(r.header_duration - r.duration) > 1.0);
@@ -132,7 +137,8 @@ nlohmann::json ToJson(const ProbeResult& p) {
                         {"frames_lost", p.frames_lost},
                         {"keyframe_times", p.keyframe_times},
                         {"rotation", p.rotation},
-                        {"header_mismatch", p.header_mismatch}};
+                        {"header_mismatch", p.header_mismatch},
+                        {"variable_frame_rate", p.variable_frame_rate}};
 }
 
 }  // namespace ns::video

@@ -34,6 +34,7 @@ struct ProbeResult {
   std::vector<double> keyframe_times;
   int rotation = 0;
   bool header_mismatch = false;  // header disagrees with what was measured
+  bool variable_frame_rate = false;  // frame_count is not duration x fps: the step between frames changes
 };
 
 // Probes `path`. `decode` forces a decode-count of the frames.

@@ -186,7 +186,7 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
   // With an index, `video` is one segment: render the frames it owns, numbered
   // globally, so the segments' videos join into the whole (the `concat` step).
   int64_t first_frame = 0, owned = -1, video_frames = -1;
-  double fps = 0;
+  double fps = 0, start_time = 0;
   Decoder::Options dopt;
   dopt.threads = o.threads;
   dopt.flag = "--input";
@@ -197,6 +197,7 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
     owned = seg->entry.frame_count;
     video_frames = seg->index.frame_count;
     fps = seg->index.fps;
+    start_time = seg->entry.start_time;
     dopt.rotation = seg->index.rotation;
   }
   auto dec = Decoder::Open(o.video, dopt);
@@ -248,7 +249,9 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
       return Status::Internal(std::string("drawing failed: ") + e.what());
     }
     overlay.EndFrame();
-    NS_RETURN_IF_ERROR(enc->Write(f.bgr));
+    // The source's own times, from the piece's first frame: a variable frame
+    // rate stays as it was (concat places the piece at its start_time).
+    NS_RETURN_IF_ERROR(enc->Write(f.bgr, f.time));
     ++sum.frames;
   }
   if (!enc) return Status::Invalid(o.video + ": no video frame could be decoded");
@@ -281,6 +284,7 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
                          {"video_frames", video_frames >= 0 ? video_frames : (whole ? sum.frames : -1)},
                          {"frames", sum.frames},
                          {"fps", fps},
+                         {"start_time", start_time},  // seconds into the video where this piece starts
                          {"codec", sum.codec},
                          {"heatmaps", sum.heatmaps}};
   NS_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/render.json", meta.dump(2) + "\n"));

@@ -312,7 +312,7 @@ Result<std::string> RunReport(const ReportOptions& o) {
     }
   }
   if (!probe.is_null()) {
-    if (probe.value("variable_frame_rate", false) || probe.value("vfr", false)) {
+    if (probe.value("variable_frame_rate", false)) {
       warn = true;
       notes.push_back("<b>Variable frame rate</b>: times come from the video's timestamps.");
     }
