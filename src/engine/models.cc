@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -64,35 +65,50 @@ json StatJson(const struct stat& st) {
           {"ctime_ns", static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec}};
 }
 
-// Copies `from` to `to` (created 0444), hashing what it copies.
-Result<std::string> CopyHashing(const std::string& from, const std::string& to, int64_t* size) {
-  Fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-  if (in.fd < 0) return Status::FromErrno("cannot read " + from, errno);
+Status WriteAll(int fd, const char* p, size_t n, const std::string& path) {
+  for (size_t done = 0; done < n;) {
+    ssize_t w = ::write(fd, p + done, n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return Status::FromErrno("cannot write " + path, errno);
+    done += static_cast<size_t>(w);
+  }
+  return Status::Ok();
+}
+
+// sha256 of a regular file (never a FIFO or device: opened O_NONBLOCK, checked
+// by fstat), handing each chunk also to `chunk` when given.
+Result<std::string> HashFile(const std::string& path, const std::function<Status(const char*, size_t)>& chunk) {
+  Fd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (in.fd < 0) return Status::FromErrno("cannot read " + path, errno);
   struct stat st;
   if (::fstat(in.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    return Status::Invalid(from + " is not a regular file; a model holds files and folders only");
+    return Status::Invalid(path + " is not a regular file; a model holds files and folders only");
   }
-  Fd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
-  if (out.fd < 0) return Status::FromErrno("cannot create " + to, errno);
   Sha256 h;
   std::unique_ptr<char[]> buf(new char[kChunk]);
-  *size = 0;
   for (;;) {
     ssize_t n = ::read(in.fd, buf.get(), kChunk);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno("cannot read " + from, errno);
+    if (n < 0) return Status::FromErrno("cannot read " + path, errno);
     if (n == 0) break;
     h.Add(buf.get(), static_cast<size_t>(n));
-    for (ssize_t done = 0; done < n;) {
-      ssize_t w = ::write(out.fd, buf.get() + done, static_cast<size_t>(n - done));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return Status::FromErrno("cannot write " + to, errno);
-      done += w;
-    }
-    *size += n;
+    if (chunk) NS_RETURN_IF_ERROR(chunk(buf.get(), static_cast<size_t>(n)));
   }
-  if (::fsync(out.fd) != 0) return Status::FromErrno("cannot write " + to, errno);
   return h.Hex();
+}
+
+// Copies `from` to `to` (created 0444), hashing what it copies.
+Result<std::string> CopyHashing(const std::string& from, const std::string& to, int64_t* size) {
+  Fd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
+  if (out.fd < 0) return Status::FromErrno("cannot create " + to, errno);
+  *size = 0;
+  auto h = HashFile(from, [&](const char* p, size_t n) {
+    *size += static_cast<int64_t>(n);
+    return WriteAll(out.fd, p, n, to);
+  });
+  if (!h.ok()) return h;
+  if (::fsync(out.fd) != 0) return Status::FromErrno("cannot write " + to, errno);
+  return h;
 }
 
 // UTF-8 without control characters: names end up in JSON and in the digest's lines.
@@ -183,12 +199,7 @@ Status WriteDurably(const std::string& path, const std::string& text) {
   std::string tmp = path + ".tmp";
   Fd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444));
   if (out.fd < 0) return Status::FromErrno("cannot create " + tmp, errno);
-  for (size_t done = 0; done < text.size();) {
-    ssize_t w = ::write(out.fd, text.data() + done, text.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return Status::FromErrno("cannot write " + tmp, errno);
-    done += static_cast<size_t>(w);
-  }
+  NS_RETURN_IF_ERROR(WriteAll(out.fd, text.data(), text.size(), tmp));
   if (::fsync(out.fd) != 0) return Status::FromErrno("cannot write " + tmp, errno);
   if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::FromErrno("cannot write " + path, errno);
   Fd parent(::open(DirName(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -198,22 +209,7 @@ Status WriteDurably(const std::string& path, const std::string& text) {
 
 }  // namespace
 
-Result<std::string> Sha256File(const std::string& path) {
-  Fd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-  if (in.fd < 0) return Status::FromErrno("cannot read " + path, errno);
-  struct stat st;
-  if (::fstat(in.fd, &st) != 0 || !S_ISREG(st.st_mode)) return Status::Invalid(path + " is not a regular file");
-  Sha256 h;
-  std::unique_ptr<char[]> buf(new char[kChunk]);
-  for (;;) {
-    ssize_t n = ::read(in.fd, buf.get(), kChunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno("cannot read " + path, errno);
-    if (n == 0) break;
-    h.Add(buf.get(), static_cast<size_t>(n));
-  }
-  return h.Hex();
-}
+Result<std::string> Sha256File(const std::string& path) { return HashFile(path, nullptr); }
 
 Registry::Registry(Store* store, std::string root) : store_(store), root_(std::move(root)) {}
 

@@ -1088,11 +1088,6 @@ Result<AttemptSpec> Scheduler::MakeSpec(Task& t) {
 // of the host.
 std::vector<std::string> Scheduler::ContainerArgv(const spec::Step& step, const Task& t,
                                                   const AttemptSpec& spec) const {
-  auto cwd_progress_file = [](const AttemptSpec& a) {
-    for (const auto& e : a.env)
-      if (StartsWith(e, "NIGHTSHIFT_PROGRESS_FILE=")) return e.substr(25);
-    return std::string();
-  };
   const RunConfig::Image& image = config_.images.at(step.id);
   Hasher h;
   h.Add(spec.uid);
@@ -1118,13 +1113,12 @@ std::vector<std::string> Scheduler::ContainerArgv(const spec::Step& step, const 
     a.push_back(rw ? "--rw" : "--ro");
     a.push_back(path);
   };
+  // The same folders MakeSpec gives the attempt.
   mount(run_dir_, false);
   mount(spec.cwd, true);
-  mount(cwd_progress_file(spec), true);  // made by Spawn for image steps
-  for (const auto& e : spec.env) {
-    if (StartsWith(e, "TMPDIR=")) mount(e.substr(7), true);
-    if (StartsWith(e, "NIGHTSHIFT_CHECKPOINT_DIR=")) mount(e.substr(26), true);
-  }
+  mount(spec.cwd + ".progress", true);  // made by Spawn for image steps
+  mount(t.slot >= 0 ? SlotDir(t.slot) : config_.layout.StagingDir(config_.run_id), true);
+  if (step.checkpoint) mount(config_.layout.CheckpointDir(config_.run_id, t.key), true);
   if (auto m = config_.models.find(step.id); m != config_.models.end()) {
     for (const auto& pin : m->second) mount(pin.dir, false);
   }
