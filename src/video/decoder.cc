@@ -8,6 +8,7 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include <algorithm>
 #include <cmath>
 
 #include <opencv2/core.hpp>
@@ -128,7 +129,7 @@ Decoder::~Decoder() = default;
 AVFormatContext* Decoder::format_context() const { return state_->format; }
 
 int64_t Decoder::frames_lost() const {
-  int64_t lost = packets_ - frames_;
+  int64_t lost = packets_ - frames_ - std::max<int64_t>(options_.leading_packets, skipped_);
   return lost > 0 ? lost : 0;
 }
 
@@ -201,6 +202,11 @@ Result<bool> Decoder::Receive(VideoFrame* frame, bool convert_wanted,
     }
     int64_t pts = s.frame->best_effort_timestamp;
     if (pts == AV_NOPTS_VALUE) pts = s.frame->pts;
+    if (pts != AV_NOPTS_VALUE && pts < options_.skip_before_pts) {  // the previous segment's
+      ++skipped_;
+      av_frame_unref(s.frame);
+      continue;
+    }
     if (s.first_pts == AV_NOPTS_VALUE && pts != AV_NOPTS_VALUE) s.first_pts = pts;
     frame->index = frames_++;
     frame->pts = pts;

@@ -63,6 +63,12 @@ class Decoder {
     bool apply_rotation = true;
     int rotation = -1;          // >= 0: use this instead of the file's own (0/90/180/270)
     std::string flag;           // the flag that named the file ("--input"), for messages
+    // A segment file (segments.json): frames shown before `skip_before_pts` (stream
+    // ticks) are an open GOP's leading pictures that belong to the previous segment.
+    // They are dropped unnumbered, and `leading_packets` of them are not counted
+    // as lost when the codec itself drops them (HEVC RASL pictures).
+    int64_t skip_before_pts = INT64_MIN;
+    int64_t leading_packets = 0;
   };
 
   static Result<std::unique_ptr<Decoder>> Open(const std::string& path, const Options& options);
@@ -90,8 +96,8 @@ class Decoder {
   const std::string& path() const { return path_; }
   int64_t packets_read() const { return packets_; }
   int64_t decode_errors() const { return decode_errors_; }
-  // Packets read minus frames produced, at the end of the file: frames lost to
-  // corruption (0 for a clean file).
+  // Packets read minus frames produced (and the leading pictures above), at the end
+  // of the file: frames lost to corruption (0 for a clean file).
   int64_t frames_lost() const;
   // Borrowed; valid while the Decoder lives. For probing only.
   AVFormatContext* format_context() const;
@@ -111,6 +117,7 @@ class Decoder {
   int64_t packets_ = 0;
   int64_t frames_ = 0;
   int64_t decode_errors_ = 0;
+  int64_t skipped_ = 0;  // frames shown before options_.skip_before_pts
   bool eof_sent_ = false;
   bool done_ = false;
 };

@@ -109,6 +109,7 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
   int64_t first_frame = 0, owned = -1, overlap = 0;
   double start_time = 0;
   int rotation = -1;
+  int64_t skip_before_pts = INT64_MIN, leading = 0;
   if (!o.index_path.empty()) {
     auto seg = FindSegment(o.index_path, o.input);
     if (!seg.ok()) return seg.status();
@@ -117,12 +118,16 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
     overlap = seg->entry.overlap_frames;
     start_time = seg->entry.start_time;
     rotation = seg->index.rotation;
+    if (seg->entry.has_start_pts) skip_before_pts = seg->entry.start_pts;
+    leading = seg->entry.leading_frames;
   }
 
   Decoder::Options dopt;
   dopt.threads = o.threads;
   dopt.rotation = rotation;
   dopt.flag = "--input";
+  dopt.skip_before_pts = skip_before_pts;
+  dopt.leading_packets = leading;
   auto dec = Decoder::Open(o.input, dopt);
   if (!dec.ok()) return dec.status();
   auto detector = MakeDetector(o.detector);
@@ -147,6 +152,8 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
       if (segs[i].file != seg->entry.file) continue;
       std::string prev = DirName(o.index_path) + "/" + segs[i - 1].file;
       Decoder::Options popt = dopt;
+      popt.skip_before_pts = segs[i - 1].has_start_pts ? segs[i - 1].start_pts : INT64_MIN;
+      popt.leading_packets = segs[i - 1].leading_frames;
       auto pdec = Decoder::Open(prev, popt);
       if (!pdec.ok()) return Status(pdec.status().code(), "pre-roll from the previous segment: " + pdec.status().message());
       // The previous segment's owned frames end where this one begins.
@@ -189,7 +196,9 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
   };
   std::optional<Prefetcher> prefetch;
   if (o.prefetch > 0) prefetch.emplace(dec->get(), want, o.prefetch);
-  while (o.max_frames < 0 || local < o.max_frames) {
+  // A segment's file may decode frames past its overlap (an open GOP's next
+  // keyframe): they are the next segment's and not numbered here.
+  while ((o.max_frames < 0 || local < o.max_frames) && (owned < 0 || local < owned + overlap)) {
     auto more = prefetch ? prefetch->Next(&frame) : (*dec)->Next(&frame, want((*dec)->next_index()));
     if (!more.ok()) return more.status();
     if (!*more) break;
@@ -236,7 +245,9 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
   prefetch.reset();  // the decoder's counters are read below
   if (local == 0) return Status::Invalid(o.input + ": no video frame could be decoded");
 
-  sum.frames_lost = (*dec)->frames_lost();
+  // A segment knows how many frames it holds (the decoder may have read past
+  // them); a whole file counts packets that did not decode.
+  sum.frames_lost = owned >= 0 ? 0 : (*dec)->frames_lost();
   if (expected > 0 && o.max_frames < 0 && expected > local) sum.frames_lost = std::max(sum.frames_lost, expected - local);
   sum.detections = static_cast<int64_t>(lines.size());
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -62,13 +62,15 @@ class SegmentWriter {
     return Status::Ok();
   }
 
-  // Writes a copy of `pkt` (the caller keeps its packet).
-  Status Write(const AVPacket* pkt) {
+  // Writes a copy of `pkt` (the caller keeps its packet); `*pts` gets its
+  // presentation time in the file's own ticks.
+  Status Write(const AVPacket* pkt, int64_t* pts) {
     AVPacket* copy = av_packet_clone(pkt);
     if (!copy) return Status::Internal("out of memory");
     copy->stream_index = 0;
     copy->pos = -1;
     av_packet_rescale_ts(copy, ist_tb_, ost_->time_base);
+    *pts = copy->pts != AV_NOPTS_VALUE ? copy->pts : copy->dts;
     int rc = av_interleaved_write_frame(out_, copy);
     av_packet_free(&copy);
     if (rc < 0) return AvStatus(rc, "cannot write packet", path_);
@@ -92,10 +94,11 @@ class SegmentWriter {
   bool opened_ = false;
 };
 
-// Pass 2: reads the input once more and writes every planned segment; with overlap
-// a packet may go to two segments.
+// Pass 2: reads the input once more and writes every planned segment; a packet
+// may go to two segments (overlap, or an open GOP's leading pictures). Fills
+// `start_pts` with each segment's keyframe time in its file's ticks.
 Status WriteSegments(const std::string& input, int stream_index, const std::string& out_dir,
-                     const std::vector<SegmentPlan>& plans) {
+                     const std::vector<SegmentPlan>& plans, std::vector<int64_t>* start_pts) {
   auto in = AvInput::Open(input, "--input");
   if (!in.ok()) return in.status();
   AVFormatContext* fmt = (*in)->format();
@@ -103,7 +106,9 @@ Status WriteSegments(const std::string& input, int stream_index, const std::stri
   if (rc < 0) return AvStatus(rc, "cannot read stream information", input);
   const AVStream* ist = fmt->streams[stream_index];
 
+  start_pts->assign(plans.size(), AV_NOPTS_VALUE);
   std::vector<std::unique_ptr<SegmentWriter>> open(plans.size());
+  std::vector<bool> done(plans.size(), false);
   AVPacket* pkt = av_packet_alloc();
   struct PktGuard {
     AVPacket** p;
@@ -117,25 +122,30 @@ Status WriteSegments(const std::string& input, int stream_index, const std::stri
       continue;
     }
     for (size_t k = first_open; k < plans.size() && plans[k].begin <= i; ++k) {
-      if (i >= plans[k].overlap_end) continue;
+      if (i >= plans[k].file_end) continue;
       if (!open[k]) {
         char name[32];
         std::snprintf(name, sizeof name, "seg_%04zu.mkv", k);
         open[k] = std::make_unique<SegmentWriter>();
         NS_RETURN_IF_ERROR(open[k]->Open(out_dir + "/" + name, ist));
       }
-      NS_RETURN_IF_ERROR(open[k]->Write(pkt));
+      int64_t pts = AV_NOPTS_VALUE;
+      NS_RETURN_IF_ERROR(open[k]->Write(pkt, &pts));
+      if (i == plans[k].begin) (*start_pts)[k] = pts;
     }
     av_packet_unref(pkt);
     ++i;
-    while (first_open < plans.size() && plans[first_open].overlap_end <= i) {
-      if (open[first_open]) NS_RETURN_IF_ERROR(open[first_open]->Finish());
-      open[first_open].reset();
-      ++first_open;
+    for (size_t k = first_open; k < plans.size() && plans[k].begin < i; ++k) {
+      if (done[k] || plans[k].file_end > i) continue;
+      if (open[k]) NS_RETURN_IF_ERROR(open[k]->Finish());
+      open[k].reset();
+      done[k] = true;
     }
+    while (first_open < plans.size() && done[first_open]) ++first_open;
   }
   if (first_open < plans.size()) NS_RETURN_IF_ERROR(ReadFrameStatus(rc, fmt, input));
   for (size_t k = first_open; k < plans.size(); ++k) {
+    if (done[k]) continue;
     if (!open[k]) return Status::IoError(input + ": the file changed while segmenting");
     NS_RETURN_IF_ERROR(open[k]->Finish());
   }
@@ -206,14 +216,16 @@ Result<SegmentIndex> SegmentVideo(const std::string& input, const std::string& o
     SegmentEntry e;
     e.file = name;
     e.first_frame = global;
-    e.frame_count = static_cast<int64_t>(p.end - p.begin);
-    e.overlap_frames = static_cast<int64_t>(p.overlap_end - p.end);
-    // The keyframe opening a segment is its first frame shown (closed GOPs).
+    e.frame_count = p.owned;
+    e.overlap_frames = p.overlap;
+    e.leading_frames = p.leading;
+    // The keyframe opening a segment is its first frame shown; an open GOP's
+    // leading pictures after it are shown earlier and belong to the previous one.
     e.start_time = marks[p.begin].time;
-    double end_time = p.end < marks.size() ? marks[p.end].time : marks.back().time + 1.0 / fps;
+    double end_time = k + 1 < plans.size() ? marks[plans[k + 1].begin].time : 0;
     if (k + 1 == plans.size()) {
       double last = 0;
-      for (size_t i = p.begin; i < p.end; ++i) last = std::max(last, marks[i].time);
+      for (size_t i = p.begin; i < p.file_end; ++i) last = std::max(last, marks[i].time);
       end_time = last + 1.0 / fps;
     }
     e.duration = end_time - e.start_time;
@@ -221,7 +233,13 @@ Result<SegmentIndex> SegmentVideo(const std::string& input, const std::string& o
     index.segments.push_back(e);
   }
   index.frame_count = global;
-  NS_RETURN_IF_ERROR(WriteSegments(input, info.stream_index, out_dir, plans));
+  std::vector<int64_t> start_pts;
+  NS_RETURN_IF_ERROR(WriteSegments(input, info.stream_index, out_dir, plans, &start_pts));
+  for (size_t k = 1; k < plans.size(); ++k) {  // the first segment shows everything it decodes
+    if (start_pts[k] == AV_NOPTS_VALUE) continue;
+    index.segments[k].start_pts = start_pts[k];
+    index.segments[k].has_start_pts = true;
+  }
   NS_RETURN_IF_ERROR(WriteFileAtomic(out_dir + "/segments.json", ToJson(index).dump(2) + "\n"));
   return index;
 }

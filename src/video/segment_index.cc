@@ -1,5 +1,7 @@
 #include "video/segment_index.h"
 
+#include <algorithm>
+
 #include "util/fs.h"
 #include "video/input_file.h"
 
@@ -32,12 +34,15 @@ int SegmentIndex::OwnerOf(int64_t frame) const {
 nlohmann::json ToJson(const SegmentIndex& index) {
   nlohmann::json segs = nlohmann::json::array();
   for (const auto& s : index.segments) {
-    segs.push_back({{"file", s.file},
+    nlohmann::json e = {{"file", s.file},
                     {"first_frame", s.first_frame},
                     {"frame_count", s.frame_count},
                     {"overlap_frames", s.overlap_frames},
                     {"start_time", s.start_time},
-                    {"duration", s.duration}});
+                    {"duration", s.duration}};
+    if (s.leading_frames > 0) e["leading_frames"] = s.leading_frames;
+    if (s.has_start_pts) e["start_pts"] = s.start_pts;
+    segs.push_back(std::move(e));
   }
   return {{"source", index.source}, {"fps", index.fps},       {"frame_count", index.frame_count},
           {"width", index.width},   {"height", index.height}, {"rotation", index.rotation},
@@ -61,6 +66,9 @@ Result<SegmentIndex> SegmentIndexFromJson(const nlohmann::json& j, const std::st
       e.overlap_frames = s.value("overlap_frames", int64_t{0});
       e.start_time = s.at("start_time").get<double>();
       e.duration = s.value("duration", 0.0);
+      e.leading_frames = s.value("leading_frames", int64_t{0});
+      e.has_start_pts = s.contains("start_pts");
+      if (e.has_start_pts) e.start_pts = s.at("start_pts").get<int64_t>();
       idx.segments.push_back(e);
     }
     return idx;
@@ -109,6 +117,32 @@ std::vector<SegmentPlan> PlanSegments(const std::vector<PacketMark>& packets, do
       p.overlap_end = j;
     }
     plans.push_back(p);
+  }
+  // Ownership by presentation time: segment k owns [time of its keyframe, time of
+  // the next segment's keyframe); the first also owns anything shown before.
+  const double kEps = 1e-9;
+  auto from = [&](size_t k) { return k == 0 ? -1e300 : packets[plans[k].begin].time - kEps; };
+  auto until = [&](size_t k) { return k + 1 < plans.size() ? packets[plans[k + 1].begin].time - kEps : 1e300; };
+  for (size_t k = 0; k < plans.size(); ++k) {
+    SegmentPlan& p = plans[k];
+    // The file ends where every packet shown before its last needed time is in it:
+    // the leading pictures of the keyframe that ends it come after that keyframe.
+    double need_until = p.overlap_end > p.end && p.overlap_end < packets.size()
+                            ? packets[p.overlap_end].time - kEps
+                            : until(k);
+    p.file_end = p.overlap_end;
+    for (size_t j = p.overlap_end; j < packets.size(); ++j)
+      if (packets[j].time < need_until) p.file_end = j + 1;
+    // Frames shown after the owned ones count as overlap while they follow on
+    // without a gap: up to the earliest time not in the file.
+    double gap = 1e300;
+    for (size_t j = p.file_end; j < packets.size(); ++j) gap = std::min(gap, packets[j].time);
+    for (size_t j = p.begin; j < p.file_end; ++j) {
+      double t = packets[j].time;
+      if (t < from(k)) ++p.leading;
+      else if (t < until(k)) ++p.owned;
+      else if (t < gap) ++p.overlap;
+    }
   }
   return plans;
 }

@@ -24,6 +24,12 @@ struct SegmentEntry {
   int64_t overlap_frames = 0;
   double start_time = 0;   // seconds from the first frame of the source
   double duration = 0;     // seconds of owned frames
+  // Packets in the file shown before start_time: the leading pictures of an
+  // open-GOP keyframe, which belong to the previous segment. A decoder drops them
+  // or, with start_pts, the reader does; they are not lost frames.
+  int64_t leading_frames = 0;
+  int64_t start_pts = 0;   // start_time in the segment file's stream ticks (after leading_frames)
+  bool has_start_pts = false;
 };
 
 struct SegmentIndex {
@@ -61,17 +67,32 @@ struct PacketMark {
   bool key = false;
 };
 
-// A planned segment: packets [begin, end) are owned, [end, overlap_end) overlap.
+// A planned segment. It starts at keyframe packet `begin` (decode order) and owns
+// the frames *shown* from that keyframe's time up to the next segment's keyframe's
+// time. The file takes packets [begin, file_end): [begin, end) up to the next cut,
+// then the overlap up to `overlap_end`, then, for open GOPs, the next keyframe and
+// the leading pictures after it that are shown before it (they need that keyframe
+// and belong here). Counted by presentation time, the file holds `leading` frames
+// shown before its start (its own keyframe's leading pictures: not its own), then
+// `owned` frames, then `overlap` frames that follow on without a gap; anything
+// decoded after those is not used.
 struct SegmentPlan {
   size_t begin = 0;
   size_t end = 0;
   size_t overlap_end = 0;
+  size_t file_end = 0;
+  int64_t leading = 0;
+  int64_t owned = 0;
+  int64_t overlap = 0;
 };
 
 // Cuts at the first keyframe at least `seconds` after the current segment's start;
 // with `overlap` > 0 each segment also takes the following packets up to the first
 // keyframe at or after (its end time + overlap). Packets before the first keyframe
-// (undecodable) go with the first segment. Empty input gives no segments.
+// (undecodable) go with the first segment. Ownership is by presentation time, so a
+// frame shown before a keyframe but decoded after it (open GOP: HEVC CRA, x264
+// --open-gop) stays with the segment it is shown in, and every frame is owned by
+// exactly one segment. Empty input gives no segments.
 std::vector<SegmentPlan> PlanSegments(const std::vector<PacketMark>& packets, double seconds,
                                       double overlap);
 

@@ -64,6 +64,48 @@ TEST(PlanSegments, NoKeyframesAtAllIsOneSegment) {
   EXPECT_EQ(plans[0].end, 30u);
 }
 
+// An open GOP (HEVC CRA, x264 --open-gop): after each keyframe come pictures
+// shown before it. 10 fps, keyframes at packets 0, 10, 20; packet 11 is shown at
+// 0.95 s, before keyframe 10 (1.0 s).
+TEST(PlanSegments, OpenGopLeadingPicturesStayWithTheSegmentTheyAreShownIn) {
+  std::vector<PacketMark> p;
+  for (int i = 0; i < 30; ++i) p.push_back({i / 10.0, i % 10 == 0});
+  for (int k : {10, 20}) {  // decode order: ..., 8 (0.8), K (1.0), lead (0.9), 11...
+    p[k - 1].time = (k - 1) / 10.0 - 0.05;
+    p[k + 1] = {(k - 1) / 10.0 + 0.05, false};  // shown between the two before K
+  }
+  auto plans = PlanSegments(p, 1.0, 0);
+  ASSERT_EQ(plans.size(), 3u);
+  // Segment 0 also takes keyframe 10 and its leading picture 11: it owns the 11
+  // frames shown before 1.0 s; keyframe 10 follows on without a gap (overlap).
+  EXPECT_EQ(plans[0].end, 10u);
+  EXPECT_EQ(plans[0].file_end, 12u);
+  EXPECT_EQ(plans[0].owned, 11);
+  EXPECT_EQ(plans[0].overlap, 1);
+  EXPECT_EQ(plans[0].leading, 0);
+  // Segment 1 starts at keyframe 10: packet 11 is not its own (leading).
+  EXPECT_EQ(plans[1].leading, 1);
+  EXPECT_EQ(plans[1].owned, 10);
+  EXPECT_EQ(plans[2].leading, 1);
+  EXPECT_EQ(plans[2].owned, 9);
+  EXPECT_EQ(plans[2].file_end, 30u);
+  int64_t total = 0;
+  for (const auto& q : plans) total += q.owned;
+  EXPECT_EQ(total, 30);  // every frame owned once
+}
+
+TEST(PlanSegments, ClosedGopsOwnTheirPackets) {
+  auto plans = PlanSegments(Packets(100, 10, 10), 2.5, 0);
+  for (const auto& q : plans) {
+    EXPECT_EQ(q.file_end, q.end);
+    EXPECT_EQ(q.owned, int64_t(q.end - q.begin));
+    EXPECT_EQ(q.leading, 0);
+    EXPECT_EQ(q.overlap, 0);
+  }
+  auto over = PlanSegments(Packets(100, 10, 10), 3, 0.5);
+  EXPECT_EQ(over[0].overlap, 10);
+}
+
 TEST(SegmentIndex, FindOwnerAndJsonRoundTrip) {
   SegmentIndex idx;
   idx.source = "/v/match.mp4";
@@ -81,6 +123,15 @@ TEST(SegmentIndex, FindOwnerAndJsonRoundTrip) {
   ASSERT_TRUE(back.ok());
   ASSERT_EQ(back->segments.size(), 2u);
   EXPECT_EQ(back->segments[0].overlap_frames, 10);
+  EXPECT_FALSE(back->segments[0].has_start_pts);
+  idx.segments[1].leading_frames = 2;
+  idx.segments[1].start_pts = 2000;
+  idx.segments[1].has_start_pts = true;
+  back = SegmentIndexFromJson(ToJson(idx), "test");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->segments[1].leading_frames, 2);
+  EXPECT_TRUE(back->segments[1].has_start_pts);
+  EXPECT_EQ(back->segments[1].start_pts, 2000);
   EXPECT_DOUBLE_EQ(back->segments[1].start_time, 2.0);
   auto bad = SegmentIndexFromJson(nlohmann::json{{"fps", 1}}, "x.json");
   EXPECT_FALSE(bad.ok());
