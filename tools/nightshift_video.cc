@@ -15,6 +15,7 @@
 #include "util/fs.h"
 #include "util/strings.h"
 #include "video/analyse.h"
+#include "video/calibrate.h"
 #include "video/av_error.h"
 #include "video/concat.h"
 #include "video/detect.h"
@@ -64,7 +65,7 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
   CLI::App app{"nightshift-video: video steps for nightshift pipelines (probe, segment, detect, "
-               "track, analyse, render, concat, report).\nExit codes: 0 ok, 2 bad input (a missing, empty "
+               "track, analyse, calibrate, render, concat, report).\nExit codes: 0 ok, 2 bad input (a missing, empty "
                "or undecodable file, a FIFO or device given for a file, a bad flag), 75 retryable (stopped by "
                "SIGTERM, checkpoint written), 1 other failure (e.g. an I/O error reading or writing)."};
   app.require_subcommand(1);
@@ -123,6 +124,8 @@ int main(int argc, char** argv) {
   detect->add_option("--nms", det.detector.nms, "NMS IoU threshold")->capture_default_str();
   detect->add_option("--hog-scale", det.detector.hog_scale, "HOG pyramid scale step")->capture_default_str();
   detect->add_option("--min-area", det.detector.min_area, "mog2: smallest blob in pixels")->capture_default_str();
+  detect->add_option("--mog2-history", det.detector.mog2_history,
+                     "mog2: frames the background model remembers")->capture_default_str();
   detect->add_option("--model", det.detector.model, "dnn: .weights (Darknet, with --config) or .onnx");
   detect->add_option("--config", det.detector.config, "dnn: Darknet .cfg");
   std::string det_model_dir;
@@ -176,6 +179,21 @@ int main(int argc, char** argv) {
                                                   "that skips at least N frames; 0 decodes every frame")
       ->capture_default_str();
   AddOut(analyse, &ana.out_dir);
+
+  // calibrate
+  v::CalibrateOptions cal;
+  std::string cal_pitch = "105x68";
+  CLI::App* calibrate = app.add_subcommand(
+      "calibrate", "The pitch homography from 4 or more image/pitch point pairs: writes homography.json "
+                   "(for analyse --homography: metres) and, with --video, calibration.png to check it by eye.");
+  calibrate->add_option("--points", cal.points, "One pair per line: image_x image_y pitch_x pitch_y (pixels, "
+                                                "then metres; spaces or commas; # comments), or a JSON array "
+                                                "of {\"image\": [x, y], \"pitch\": [x, y]}")
+      ->required();
+  calibrate->add_option("--video", cal.video, "Draw the fitted pitch and the points on a frame of this video");
+  calibrate->add_option("--time", cal.time, "Seconds into --video for that frame")->capture_default_str();
+  calibrate->add_option("--pitch", cal_pitch, "Pitch size in metres WxH, the outline drawn")->capture_default_str();
+  AddOut(calibrate, &cal.out_dir);
 
   // render
   v::RenderOptions ren;
@@ -235,6 +253,22 @@ int main(int argc, char** argv) {
     if (r->frames_lost > 0)
       std::fprintf(stderr, "nightshift-video: %s: %lld frames could not be decoded\n", probe_in.c_str(),
                    static_cast<long long>(r->frames_lost));
+    return 0;
+  }
+  if (*calibrate) {
+    if (std::sscanf(cal_pitch.c_str(), "%lfx%lf", &cal.pitch_width, &cal.pitch_height) != 2 ||
+        !(cal.pitch_width > 0) || !(cal.pitch_height > 0))
+      return Fail(Status::Invalid("--pitch must be WxH in metres, like 105x68, not '" + cal_pitch + "'"));
+    Status st = OutDir(&cal.out_dir);
+    if (!st.ok()) return Fail(st);
+    auto r = v::RunCalibrate(cal);
+    if (!r.ok()) return Fail(r.status());
+    std::printf("homography from %zu pairs: rms error %.3f m, worst %.3f m -> %s/homography.json\n",
+                r->residuals.size(), r->rms, r->max, cal.out_dir.c_str());
+    // A pair far off the others' fit is usually a mistyped or swapped point.
+    if (r->residuals.size() > 4 && r->max > 1.0)
+      std::fprintf(stderr, "nightshift-video: warning: a pair is %.2f m off the fit (residuals_m in "
+                           "homography.json): check it\n", r->max);
     return 0;
   }
   if (*segment) {

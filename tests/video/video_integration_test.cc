@@ -293,6 +293,29 @@ TEST(VideoSteps, AnalyseRenderReport) {
   for (size_t i = 0; i < sm["tracks"].size(); ++i)
     EXPECT_NEAR(sm["tracks"][i]["distance"].get<double>(), 0.05 * s["tracks"][i]["distance"].get<double>(), 0.02);
   EXPECT_EQ(ReadJson(dir + "/ana_m/heatmap_all.json")["width"], 40);
+  // The same scale from point pairs (calibrate): five ground points, pixels to
+  // metres, one with a pixel of click error; analyse takes what calibrate writes.
+  std::ofstream(dir + "/points.txt") << "# image_x image_y pitch_x pitch_y\n"
+                                        "0 0 0 0\n700 0 35 0\n700 560 35 28\n0 560 0 28\n351 280 17.5 14\n";
+  auto cal = RunVideo({"calibrate", "--points", "points.txt", "--video", NS_VTEST, "--pitch", "35x28", "--out", "cal"},
+                      dir);
+  ASSERT_EQ(cal.code, 0) << cal.err;
+  auto hj = ReadJson(dir + "/cal/homography.json");
+  EXPECT_EQ(hj["points"], 5);
+  EXPECT_GT(hj["max_error_m"].get<double>(), 0.0);
+  EXPECT_LT(hj["max_error_m"].get<double>(), 0.1);
+  EXPECT_GT(Slurp(dir + "/cal/calibration.png").size(), 10000u);
+  auto ac = RunVideo({"analyse", "--input", "trk", "--homography", "cal/homography.json", "--out", "ana_c"}, dir);
+  ASSERT_EQ(ac.code, 0) << ac.err;
+  auto sc = ReadJson(dir + "/ana_c/summary.json");
+  EXPECT_EQ(sc["units"], "m");
+  for (size_t i = 0; i < sc["tracks"].size(); ++i)
+    EXPECT_NEAR(sc["tracks"][i]["distance"].get<double>(), sm["tracks"][i]["distance"].get<double>(),
+                0.02 * sm["tracks"][i]["distance"].get<double>() + 0.05);
+  std::ofstream(dir + "/three.txt") << "0 0 0 0\n700 0 35 0\n700 560 35 28\n";
+  auto few = RunVideo({"calibrate", "--points", "three.txt", "--out", "cal3"}, dir);
+  EXPECT_EQ(few.code, 2);
+  EXPECT_NE(few.err.find("three.txt: 3 point pairs"), std::string::npos) << few.err;
   auto r = RunVideo({"render", "--input", NS_VTEST, "--tracks", "trk", "--analysis", "ana", "--max-frames", "60",
                      "--out", "ren"},
                     dir);
