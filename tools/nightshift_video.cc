@@ -116,8 +116,11 @@ int main(int argc, char** argv) {
                                                              "$NIGHTSHIFT_CHECKPOINT_DIR)");
   detect->add_option("--max-frames", det.max_frames, "Stop after N frames of the input (0..N-1)");
   detect->add_option("--preroll", det.preroll_frames,
-                     "mog2 (stateful): learn the background from up to N frames before the segment (the end of "
-                     "the previous segment, with --index) and report nothing for them; 0: none")
+                     "mog2 (stateful): learn the background from up to N frames before the segment (earlier "
+                     "segments' files, with --index) and report nothing for them; -1: 3x --mog2-history; 0: none")
+      ->capture_default_str();
+  detect->add_option("--preroll-step", det.preroll_step,
+                     "mog2: learn every N-th frame of the pre-roll, weighted as the N frames it stands for")
       ->capture_default_str();
   detect->add_option("--stop-after", det.stop_after, "Testing aid: behave as if SIGTERM arrived after N frames");
   detect->add_option("--confidence", det.detector.confidence, "Minimum score (default: hog 0, mog2 0, dnn 0.4)");
@@ -156,6 +159,12 @@ int main(int argc, char** argv) {
   track->add_option("--iou-gate", trk.tracker.iou_gate, "Smallest IoU to match")->capture_default_str();
   track->add_option("--max-distance", trk.tracker.max_distance, "Or largest centre distance, in box "
                                                                 "heights")->capture_default_str();
+  track->add_option("--join-gap", trk.join.max_gap, "Join a track to one that starts within this many seconds "
+                                                  "of its end where its motion leads (a person lost for a moment); "
+                                                  "0: never")->capture_default_str();
+  track->add_option("--join-distance", trk.join.max_distance, "How far from the motion's prediction, in box "
+                                                            "heights, a joined fragment may start")
+      ->capture_default_str();
   track->add_option("--class", trk.tracker.cls, "Classes to track, comma-separated, e.g. "
                                                 "\"person,sports ball\" (empty: all as one)")->capture_default_str();
   AddOut(track, &trk.out_dir);

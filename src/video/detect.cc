@@ -140,36 +140,54 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
     expected = std::llround(info.header_duration * info.avg_fps);
   if (o.max_frames >= 0 && (expected <= 0 || expected > o.max_frames)) expected = o.max_frames;
 
-  // A stateful detector (mog2's background model) starts blind: warm it on the
-  // frames just before this segment -- the tail of the previous segment file --
-  // and report nothing for them, so a cut does not make people vanish for the
-  // frames the model needs to learn the background.
-  if ((*detector)->Stateful() && !o.index_path.empty() && o.preroll_frames > 0) {
+  // A stateful detector's model at a frame is what a one-segment run would have
+  // built from every frame before it. MOG2's own schedule weighs the n-th frame
+  // it is shown 1/min(2n, history); the rate is set from the frame's global
+  // number instead, so a segment's frames get the weights they get in one run.
+  const bool stateful = (*detector)->Stateful();
+  const int history = std::max(1, o.detector.mog2_history);
+  // The weight of the frames [g - span*stride, g] shown as the one frame g.
+  auto rate = [&](int64_t global, int span) {
+    double keep = 1;
+    int64_t n = global / o.stride + 1;  // 1-based count of the frames a one-segment run shows
+    for (int m = 0; m < span && n - m >= 1; ++m) keep *= 1 - 1.0 / std::min<int64_t>(2 * (n - m), history);
+    return n <= 1 ? -1.0 : 1 - keep;  // MOG2 initialises on the first frame itself
+  };
+  // It starts blind: warm it on the frames before this segment, from the earlier
+  // segments' files, every preroll_step-th, reporting nothing for them, so a cut
+  // neither makes people vanish nor leaves ghosts of people who stood still.
+  const int64_t preroll = o.preroll_frames >= 0 ? o.preroll_frames : int64_t{3} * history * o.stride;
+  bool own_schedule = first_frame > 0;  // a later segment with no pre-roll learns from scratch
+  if (stateful && !o.index_path.empty() && preroll > 0 && first_frame > 0) {
     auto seg = FindSegment(o.index_path, o.input);
     if (!seg.ok()) return seg.status();
-    const auto& segs = seg->index.segments;
-    for (size_t i = 1; i < segs.size(); ++i) {
-      if (segs[i].file != seg->entry.file) continue;
-      std::string prev = DirName(o.index_path) + "/" + segs[i - 1].file;
+    const int step = std::max(1, o.preroll_step) * o.stride;
+    const int64_t from = std::max<int64_t>(0, first_frame - preroll);
+    int64_t first_sample = -1;  // MOG2 is re-initialised on it
+    for (const SegmentEntry& prev : seg->index.segments) {
+      if (prev.first_frame >= first_frame || prev.first_frame + prev.frame_count <= from) continue;
       Decoder::Options popt = dopt;
-      popt.skip_before_pts = segs[i - 1].has_start_pts ? segs[i - 1].start_pts : INT64_MIN;
-      popt.leading_packets = segs[i - 1].leading_frames;
-      auto pdec = Decoder::Open(prev, popt);
-      if (!pdec.ok()) return Status(pdec.status().code(), "pre-roll from the previous segment: " + pdec.status().message());
-      // The previous segment's owned frames end where this one begins.
-      int64_t begin = std::max<int64_t>(0, segs[i - 1].frame_count - o.preroll_frames);
+      popt.skip_before_pts = prev.has_start_pts ? prev.start_pts : INT64_MIN;
+      popt.leading_packets = prev.leading_frames;
+      auto pdec = Decoder::Open(DirName(o.index_path) + "/" + prev.file, popt);
+      if (!pdec.ok()) return Status(pdec.status().code(), "pre-roll from an earlier segment: " + pdec.status().message());
+      // Samples on a grid of global numbers that ends just before this segment.
+      auto sampled = [&](int64_t g) { return g >= from && g < first_frame && (first_frame - 1 - g) % step == 0; };
       VideoFrame pf;
       for (;;) {
         int64_t next = (*pdec)->next_index();
-        bool in_tail = next >= begin && next < segs[i - 1].frame_count &&
-                       (segs[i - 1].first_frame + next) % o.stride == 0;
-        auto more = (*pdec)->Next(&pf, in_tail);
+        bool want = next < prev.frame_count && sampled(prev.first_frame + next);
+        auto more = (*pdec)->Next(&pf, want);
         if (!more.ok()) return more.status();
-        if (!*more || pf.index >= segs[i - 1].frame_count) break;
-        if (in_tail && !pf.bgr.empty()) NS_RETURN_IF_ERROR((*detector)->Learn(pf.bgr));
+        if (!*more || pf.index >= prev.frame_count) break;
         ++sum_preroll;
+        int64_t g = prev.first_frame + pf.index;
+        if (!want || pf.bgr.empty()) continue;
+        if (first_sample < 0) first_sample = g;
+        own_schedule = false;
+        (*detector)->SetLearningRate(g == first_sample ? 1.0 : rate(g, step / o.stride));
+        NS_RETURN_IF_ERROR((*detector)->Learn(pf.bgr));
       }
-      break;
     }
   }
 
@@ -189,7 +207,6 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
   int64_t local = 0;
   int64_t processed_first = -1, processed_last = -1;
   int width = 0, height = 0;
-  const bool stateful = (*detector)->Stateful();
   // Only frames the detector will see are converted to BGR.
   auto want = [&, resume_at = ck.next_local](int64_t next) {
     return (first_frame + next) % o.stride == 0 && (next >= resume_at || stateful);
@@ -211,8 +228,9 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
     bool sampled = global % o.stride == 0;
     if (processed_first < 0) processed_first = global;
     processed_last = global;
+    if (stateful) (*detector)->SetLearningRate(own_schedule ? -1 : rate(global, 1));
     if (local < ck.next_local) {  // already done by an earlier attempt
-      if (sampled && (*detector)->Stateful()) NS_RETURN_IF_ERROR((*detector)->Learn(frame.bgr));
+      if (sampled && stateful) NS_RETURN_IF_ERROR((*detector)->Learn(frame.bgr));
       ++local;
       continue;
     }

@@ -36,9 +36,13 @@ struct DetectOptions {
   int prefetch = 4;            // frames decoded ahead on a second thread; 0: decode inline
   int64_t max_frames = -1;     // stop after this many frames of the input (tests, bench)
   int64_t stop_after = -1;     // act as if SIGTERM arrived after this many frames (tests)
-  // A stateful detector first learns up to this many frames from the end of the
-  // previous segment (with --index), reporting nothing for them. 0: no pre-roll.
-  int64_t preroll_frames = 150;
+  // A stateful detector (mog2) first learns the frames before its segment (with
+  // --index), reporting nothing for them: up to `preroll_frames` back (-1: three
+  // times the model's history, after which a one-segment run's model has
+  // forgotten what came before), every `preroll_step`-th sampled frame, each
+  // weighted as the frames it stands for were in a one-segment run. 0: none.
+  int64_t preroll_frames = -1;
+  int preroll_step = 5;
   DetectorOptions detector;
   const std::atomic<bool>* stop = nullptr;  // borrowed; must outlive the call
 };

@@ -54,10 +54,11 @@ class Mog2Detector : public Detector {
         kernel_(cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(3, 3))) {}
 
   bool Stateful() const override { return true; }
+  void SetLearningRate(double rate) override { rate_ = rate; }
 
   Status Learn(const cv::Mat& bgr) override {
     try {
-      subtractor_->apply(bgr, mask_);
+      subtractor_->apply(bgr, mask_, rate_);
     } catch (const cv::Exception& e) {
       return Status::Internal(std::string("MOG2 failed: ") + e.what());
     }
@@ -67,7 +68,7 @@ class Mog2Detector : public Detector {
   Result<std::vector<Detection>> Detect(const cv::Mat& bgr) override {
     std::vector<Detection> out;
     try {
-      subtractor_->apply(bgr, mask_);
+      subtractor_->apply(bgr, mask_, rate_);
       // 255 = foreground, 127 = shadow: shadows are not people.
       cv::threshold(mask_, mask_, 200, 255, cv::THRESH_BINARY);
       cv::morphologyEx(mask_, mask_, cv::MORPH_OPEN, kernel_);
@@ -98,6 +99,7 @@ class Mog2Detector : public Detector {
   DetectorOptions options_;
   cv::Ptr<cv::BackgroundSubtractorMOG2> subtractor_;
   cv::Mat kernel_;
+  double rate_ = -1;
   cv::Mat mask_;
 };
 

@@ -53,6 +53,9 @@ class Detector {
   // rebuild state when resuming). Cheaper than Detect; a no-op when stateless.
   virtual Status Learn(const cv::Mat& /*bgr*/) { return Status::Ok(); }
   virtual bool Stateful() const { return false; }
+  // How much the next frame shown (Learn or Detect) moves a stateful detector's
+  // model, 0..1; < 0: the detector's own schedule. A no-op when stateless.
+  virtual void SetLearningRate(double /*rate*/) {}
 };
 
 // Errors: kInvalidArgument for an unknown kind or a model that does not load

@@ -155,11 +155,14 @@ Result<TrackStepSummary> RunTrack(const TrackStepOptions& o) {
     TrackerOptions to = o.tracker;
     to.cls = classes[c];
     Tracker tracker(to);
+    std::vector<TrackedBox> of_class;
     for (size_t k = 0; k < merged->frames.size(); ++k) {
       auto got = tracker.Step(merged->frames[k], merged->times[k], merged->by_frame[k]);
-      for (auto& b : got) b.id = b.id * 64 + static_cast<int>(c);  // unique until renumbered
-      boxes.insert(boxes.end(), got.begin(), got.end());
+      of_class.insert(of_class.end(), got.begin(), got.end());
     }
+    sum.joined += JoinFragments(&of_class, o.join);
+    for (auto& b : of_class) b.id = b.id * 64 + static_cast<int>(c);  // unique until renumbered
+    boxes.insert(boxes.end(), of_class.begin(), of_class.end());
   }
   std::stable_sort(boxes.begin(), boxes.end(), [](const TrackedBox& a, const TrackedBox& b) {
     return std::tie(a.frame, a.id) < std::tie(b.frame, b.id);
@@ -187,7 +190,8 @@ Result<TrackStepSummary> RunTrack(const TrackStepOptions& o) {
   NS_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/tracks.jsonl", text));
   nlohmann::json summary = {{"segments", sum.segments}, {"frames", sum.frames},
                             {"detections", sum.detections}, {"tracks", sum.tracks},
-                            {"boxes", sum.boxes}, {"per_track", nlohmann::json::array()}};
+                            {"boxes", sum.boxes}, {"joined", sum.joined},
+                            {"per_track", nlohmann::json::array()}};
   for (auto& [id, t] : per_track) summary["per_track"].push_back(t);
   NS_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/tracks.json", summary.dump(2) + "\n"));
   return sum;

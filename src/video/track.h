@@ -26,6 +26,7 @@ struct TrackStepOptions {
   std::string out_dir;
   int stride = 1;  // used only for a bare .jsonl input (no detect.json)
   TrackerOptions tracker;
+  JoinOptions join;  // fragments of one person joined after tracking (per class)
 };
 
 struct TrackStepSummary {
@@ -34,6 +35,7 @@ struct TrackStepSummary {
   int64_t detections = 0;
   int tracks = 0;
   int64_t boxes = 0;
+  int joined = 0;          // fragments joined to an earlier one (JoinFragments)
 };
 
 // Detections of every processed frame, merged; exposed for tests.

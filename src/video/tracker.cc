@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <tuple>
 
 #include <opencv2/video/tracking.hpp>
 
@@ -146,6 +148,99 @@ std::vector<TrackedBox> Tracker::Step(int64_t frame, double time, const std::vec
     return std::tie(a.frame, a.id) < std::tie(b.frame, b.id);
   });
   return out;
+}
+
+namespace {
+
+struct Fragment {
+  int id = 0;
+  std::string cls;
+  const TrackedBox* first = nullptr;
+  const TrackedBox* last = nullptr;
+  double vx_end = 0, vy_end = 0;  // pixels per second over the last second
+  double vx_start = 0, vy_start = 0;
+};
+
+// Velocity of the centre between `to` and the box about one second before it
+// (or after, when `forward` is false) in `track` (in time order).
+void Velocity(const std::vector<const TrackedBox*>& track, bool at_end, double* vx, double* vy) {
+  *vx = *vy = 0;
+  if (track.size() < 2) return;
+  const TrackedBox* a = at_end ? track.back() : track.front();
+  const TrackedBox* b = a;
+  if (at_end) {
+    for (auto it = track.rbegin(); it != track.rend() && a->time - (*it)->time <= 1.0 + 1e-9; ++it) b = *it;
+  } else {
+    for (auto it = track.begin(); it != track.end() && (*it)->time - a->time <= 1.0 + 1e-9; ++it) b = *it;
+  }
+  double dt = a->time - b->time;
+  if (std::fabs(dt) < 0.2) return;  // too short to tell a direction from jitter
+  *vx = (a->box.Cx() - b->box.Cx()) / dt;
+  *vy = (a->box.Cy() - b->box.Cy()) / dt;
+}
+
+}  // namespace
+
+int JoinFragments(std::vector<TrackedBox>* boxes, const JoinOptions& o) {
+  if (o.max_gap <= 0 || boxes->empty()) return 0;
+  std::map<int, std::vector<const TrackedBox*>> by_id;
+  for (const auto& b : *boxes) by_id[b.id].push_back(&b);
+  std::vector<Fragment> frags;
+  for (auto& [id, track] : by_id) {
+    std::stable_sort(track.begin(), track.end(), [](const TrackedBox* a, const TrackedBox* b) { return a->frame < b->frame; });
+    Fragment f;
+    f.id = id;
+    f.cls = track.front()->cls;
+    f.first = track.front();
+    f.last = track.back();
+    Velocity(track, true, &f.vx_end, &f.vy_end);
+    Velocity(track, false, &f.vx_start, &f.vy_start);
+    frags.push_back(f);
+  }
+  struct Candidate {
+    double cost;
+    size_t from, to;
+  };
+  std::vector<Candidate> cands;
+  for (size_t i = 0; i < frags.size(); ++i) {
+    const Fragment& a = frags[i];
+    for (size_t j = 0; j < frags.size(); ++j) {
+      const Fragment& b = frags[j];
+      if (i == j || a.cls != b.cls || b.first->frame <= a.last->frame) continue;
+      double gap = b.first->time - a.last->time;
+      if (gap <= 0 || gap > o.max_gap + 1e-9) continue;
+      double ha = a.last->box.h, hb = b.first->box.h;
+      if (ha <= 0 || hb <= 0 || std::max(ha, hb) > 1.5 * std::min(ha, hb)) continue;
+      // Where each one's motion carries it across the gap, forward from a and
+      // backward from b; the nearer of the two predictions counts.
+      double h = (ha + hb) / 2;
+      double fx = a.last->box.Cx() + a.vx_end * gap, fy = a.last->box.Cy() + a.vy_end * gap;
+      double bx = b.first->box.Cx() - b.vx_start * gap, by = b.first->box.Cy() - b.vy_start * gap;
+      double d = std::min(std::hypot(fx - b.first->box.Cx(), fy - b.first->box.Cy()),
+                          std::hypot(bx - a.last->box.Cx(), by - a.last->box.Cy())) / h;
+      if (d > o.max_distance) continue;
+      cands.push_back({d + gap, i, j});
+    }
+  }
+  std::sort(cands.begin(), cands.end(), [](const Candidate& x, const Candidate& y) {
+    return std::tie(x.cost, x.from, x.to) < std::tie(y.cost, y.from, y.to);
+  });
+  std::vector<int> next(frags.size(), -1), prev(frags.size(), -1);
+  int joins = 0;
+  for (const auto& c : cands) {
+    if (next[c.from] >= 0 || prev[c.to] >= 0) continue;
+    next[c.from] = static_cast<int>(c.to);
+    prev[c.to] = static_cast<int>(c.from);
+    ++joins;
+  }
+  if (joins == 0) return 0;
+  std::map<int, int> chain_id;  // fragment id -> id of its chain's first fragment
+  for (size_t i = 0; i < frags.size(); ++i) {
+    if (prev[i] >= 0) continue;
+    for (int k = static_cast<int>(i); k >= 0; k = next[k]) chain_id[frags[k].id] = frags[i].id;
+  }
+  for (auto& b : *boxes) b.id = chain_id.at(b.id);
+  return joins;
 }
 
 }  // namespace ns::video

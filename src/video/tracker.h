@@ -54,4 +54,20 @@ class Tracker {
   int64_t last_frame_ = -1;
 };
 
+// Joins the fragments of one person: a track that ends and another that starts
+// within `max_gap` seconds, of the same class, where the first one's motion
+// (its velocity over its last second) carries it to within `max_distance` box
+// heights of where the second starts, with box heights within a factor of 1.5.
+// Pairs are taken cheapest first (distance in heights plus the gap in seconds);
+// each track gets at most one successor and one predecessor, so a joined track
+// is a chain of fragments in time order. The boxes of a chain get the id of its
+// first fragment. Returns how many joins were made. Motion only: the track step
+// has no pixels, so two people who swap places in a gap can be joined wrongly;
+// `max_gap` 0 turns it off.
+struct JoinOptions {
+  double max_gap = 1.5;       // seconds
+  double max_distance = 1.0;  // box heights, after the predicted motion
+};
+int JoinFragments(std::vector<TrackedBox>* boxes, const JoinOptions& options);
+
 }  // namespace ns::video

@@ -1,5 +1,6 @@
 #include "video/tracker.h"
 
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -111,6 +112,69 @@ TEST(Tracker, IgnoresOtherClassesAndRepeatedFrames) {
   Tracker t2(TrackerOptions{});
   for (int i = 0; i < 5; ++i) EXPECT_TRUE(t2.Step(0, 0, {At(10, 10)}).empty() || i == 0);
   EXPECT_EQ(t2.tracks_born(), 0);  // the same frame five times is one hit
+}
+
+}  // namespace
+}  // namespace ns::video
+
+namespace ns::video {
+namespace {
+
+// A person walking right at 50 px/s, boxes 40x80, one box per 0.1 s.
+std::vector<TrackedBox> Walk(int id, double t0, double t1, double x0, double y = 100) {
+  std::vector<TrackedBox> out;
+  for (double t = t0; t <= t1 + 1e-9; t += 0.1) {
+    TrackedBox b;
+    b.id = id;
+    b.frame = std::llround(t * 10);
+    b.time = t;
+    b.box = {x0 + 50 * (t - t0), y, 40, 80};
+    b.cls = "person";
+    out.push_back(b);
+  }
+  return out;
+}
+
+TEST(JoinFragments, JoinsWhereTheMotionLeadsAndNothingElse) {
+  std::vector<TrackedBox> boxes;
+  auto add = [&](std::vector<TrackedBox> v) { boxes.insert(boxes.end(), v.begin(), v.end()); };
+  add(Walk(1, 0.0, 2.0, 100));   // ends at x=200 at 2.0 s
+  add(Walk(2, 3.0, 4.0, 250));   // 1 s later, where 50 px/s leads: the same person
+  add(Walk(3, 3.0, 4.0, 600));   // 1 s later but far away: someone else
+  add(Walk(4, 0.0, 4.0, 100, 400));  // overlaps everything in time: never joined
+  JoinOptions o;
+  EXPECT_EQ(JoinFragments(&boxes, o), 1);
+  std::set<int> ids;
+  for (const auto& b : boxes) {
+    if (b.box.y == 100 && b.box.x < 500) {
+      EXPECT_EQ(b.id, 1) << b.frame;
+    }
+    ids.insert(b.id);
+  }
+  EXPECT_EQ(ids, (std::set<int>{1, 3, 4}));
+  // Beyond the gap, or off: no join.
+  std::vector<TrackedBox> far;
+  auto a = Walk(1, 0.0, 2.0, 100), b = Walk(2, 4.0, 5.0, 300);
+  far.insert(far.end(), a.begin(), a.end());
+  far.insert(far.end(), b.begin(), b.end());
+  EXPECT_EQ(JoinFragments(&far, o), 0);
+  o.max_gap = 0;
+  EXPECT_EQ(JoinFragments(&boxes, o), 0);
+}
+
+TEST(JoinFragments, EachFragmentHasOneSuccessorTheNearest) {
+  std::vector<TrackedBox> boxes;
+  auto add = [&](std::vector<TrackedBox> v) { boxes.insert(boxes.end(), v.begin(), v.end()); };
+  add(Walk(1, 0.0, 2.0, 100));
+  add(Walk(2, 2.5, 3.5, 235));  // predicted 225: 10 px off
+  add(Walk(3, 2.5, 3.5, 260));  // 35 px off: also within a box height, but further
+  EXPECT_EQ(JoinFragments(&boxes, JoinOptions{}), 1);
+  for (const auto& b : boxes) {
+    double x0 = b.box.x - 50 * (b.time - 2.5);  // where the fragment started
+    if (b.time > 2.4) {
+      EXPECT_EQ(b.id, x0 < 250 ? 1 : 3) << b.time;
+    }
+  }
 }
 
 }  // namespace
