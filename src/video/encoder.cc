@@ -7,6 +7,7 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include <algorithm>
 #include <cmath>
 
 #include "video/av_error.h"
@@ -36,7 +37,12 @@ struct Encoder::State {
 };
 
 Result<std::unique_ptr<Encoder>> Encoder::Open(const std::string& path, int width, int height, double fps,
-                                               int threads) {
+                                               int threads, const std::string& preset) {
+  static const char* const kPresets[] = {"ultrafast", "superfast", "veryfast", "faster", "fast",
+                                         "medium",    "slow",      "slower",   "veryslow"};
+  if (std::find(std::begin(kPresets), std::end(kPresets), preset) == std::end(kPresets))
+    return Status::Invalid("--preset must be one of ultrafast, superfast, veryfast, faster, fast, medium, slow, "
+                           "slower, veryslow; not '" + preset.substr(0, 40) + "'");
   if (width <= 0 || height <= 0) return Status::Invalid(path + ": cannot encode an empty frame size");
   std::unique_ptr<Encoder> e(new Encoder());
   e->path_ = path;
@@ -69,7 +75,7 @@ Result<std::unique_ptr<Encoder>> Encoder::Open(const std::string& path, int widt
   s.codec->thread_count = threads;
   if (s.fmt->oformat->flags & AVFMT_GLOBALHEADER) s.codec->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   if (e->codec_ == "libx264") {
-    av_opt_set(s.codec->priv_data, "preset", "veryfast", 0);
+    av_opt_set(s.codec->priv_data, "preset", preset.c_str(), 0);
     av_opt_set(s.codec->priv_data, "crf", "23", 0);
   } else {
     s.codec->bit_rate = static_cast<int64_t>(ew) * eh * 4;

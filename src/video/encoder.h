@@ -16,8 +16,9 @@ namespace ns::video {
 
 class Encoder {
  public:
+  // `preset`: libx264's (ultrafast ... veryslow); kInvalidArgument for another.
   static Result<std::unique_ptr<Encoder>> Open(const std::string& path, int width, int height, double fps,
-                                               int threads);
+                                               int threads, const std::string& preset = "veryfast");
   ~Encoder();
   Encoder(const Encoder&) = delete;
   Encoder& operator=(const Encoder&) = delete;

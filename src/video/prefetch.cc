@@ -1,6 +1,14 @@
 #include "video/prefetch.h"
 
+#include <ctime>
+
 namespace ns::video {
+
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 Prefetcher::Prefetcher(Decoder* decoder, WantFn want, int depth)
     : decoder_(decoder), want_(std::move(want)), depth_(depth < 1 ? 1 : static_cast<size_t>(depth)) {
@@ -30,7 +38,9 @@ void Prefetcher::Run() {
         spare_.pop_back();
       }
     }
+    double t0 = ThreadCpuSeconds();
     Result<bool> more = decoder_->Next(&item.frame, want);
+    double spent = ThreadCpuSeconds() - t0;
     bool last = !more.ok() || !*more;
     if (more.ok()) {
       item.more = *more;
@@ -39,11 +49,17 @@ void Prefetcher::Run() {
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
+      decode_seconds_ += spent;
       ready_.push_back(std::move(item));
     }
     cv_.notify_all();
     if (last) return;
   }
+}
+
+double Prefetcher::decode_seconds() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return decode_seconds_;
 }
 
 Result<bool> Prefetcher::Next(VideoFrame* frame) {

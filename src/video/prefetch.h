@@ -22,6 +22,9 @@
 
 namespace ns::video {
 
+// CPU seconds of the calling thread (CLOCK_THREAD_CPUTIME_ID).
+double ThreadCpuSeconds();
+
 class Prefetcher {
  public:
   using WantFn = std::function<bool(int64_t index)>;
@@ -33,6 +36,9 @@ class Prefetcher {
   // As Decoder::Next: true with the next frame, false at the end, or an error.
   // The buffer `frame` held before the call is recycled.
   Result<bool> Next(VideoFrame* frame);
+  // CPU seconds the decode thread spent in Decoder::Next so far (decoding and
+  // colour conversion): a per-stage timer for benchmarks.
+  double decode_seconds() const;
 
  private:
   struct Item {
@@ -45,7 +51,8 @@ class Prefetcher {
   Decoder* decoder_;
   WantFn want_;
   size_t depth_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
+  double decode_seconds_ = 0;  // guarded by mu_
   std::condition_variable cv_;
   std::deque<Item> ready_;     // decoded, waiting for Next()
   std::vector<cv::Mat> spare_; // buffers handed back, for the decode thread to reuse

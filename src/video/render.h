@@ -28,6 +28,7 @@ struct RenderOptions {
   int hold = -1;          // frames a box stays drawn after its frame (-1: the tracks' frame step)
   int threads = 1;
   int64_t max_frames = -1;
+  std::string preset = "veryfast";  // libx264's speed/size trade
 };
 
 struct RenderSummary {
