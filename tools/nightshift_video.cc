@@ -128,7 +128,9 @@ int main(int argc, char** argv) {
   detect->add_option("--hog-scale", det.detector.hog_scale, "HOG pyramid scale step")->capture_default_str();
   detect->add_option("--min-area", det.detector.min_area, "mog2: smallest blob in pixels")->capture_default_str();
   detect->add_option("--mog2-history", det.detector.mog2_history,
-                     "mog2: frames the background model remembers")->capture_default_str();
+                     "mog2: frames the background model remembers")
+      ->check(CLI::Range(2, 1000000))
+      ->capture_default_str();
   detect->add_option("--model", det.detector.model, "dnn: .weights (Darknet, with --config) or .onnx");
   detect->add_option("--config", det.detector.config, "dnn: Darknet .cfg");
   std::string det_model_dir;
@@ -268,8 +270,9 @@ int main(int argc, char** argv) {
   }
   if (*calibrate) {
     if (std::sscanf(cal_pitch.c_str(), "%lfx%lf", &cal.pitch_width, &cal.pitch_height) != 2 ||
-        !(cal.pitch_width > 0) || !(cal.pitch_height > 0))
-      return Fail(Status::Invalid("--pitch must be WxH in metres, like 105x68, not '" + cal_pitch + "'"));
+        !(cal.pitch_width > 0) || !(cal.pitch_height > 0) || !(cal.pitch_width <= 10000) ||
+        !(cal.pitch_height <= 10000))
+      return Fail(Status::Invalid("--pitch must be WxH in metres (at most 10000), like 105x68, not '" + cal_pitch + "'"));
     Status st = OutDir(&cal.out_dir);
     if (!st.ok()) return Fail(st);
     auto r = v::RunCalibrate(cal);

@@ -15,11 +15,33 @@
 namespace ns::video {
 namespace {
 
-constexpr int kMaxPairs = 10000;
+constexpr int kMaxPairs = 1000;
+constexpr double kMaxCoordinate = 1e7;  // pixels or metres; beyond is a typo
 
 std::string At(const std::string& where, int line) { return where + ":" + std::to_string(line) + ": "; }
 
-bool Finite(cv::Point2d p) { return std::isfinite(p.x) && std::isfinite(p.y); }
+bool Finite(cv::Point2d p) {
+  return std::isfinite(p.x) && std::isfinite(p.y) && std::fabs(p.x) <= kMaxCoordinate &&
+         std::fabs(p.y) <= kMaxCoordinate;
+}
+
+// How far the points are from all lying on one line: the smaller spread of
+// their covariance over the larger, 0 for a line, 1 for a round cloud.
+double Roundness(const std::vector<cv::Point2d>& pts) {
+  cv::Point2d c(0, 0);
+  for (const auto& p : pts) c += p;
+  c *= 1.0 / pts.size();
+  double sxx = 0, syy = 0, sxy = 0;
+  for (const auto& p : pts) {
+    sxx += (p.x - c.x) * (p.x - c.x);
+    syy += (p.y - c.y) * (p.y - c.y);
+    sxy += (p.x - c.x) * (p.y - c.y);
+  }
+  double tr = sxx + syy, det = sxx * syy - sxy * sxy;
+  double disc = std::sqrt(std::max(0.0, tr * tr / 4 - det));
+  double big = tr / 2 + disc, small = tr / 2 - disc;
+  return big > 0 ? std::max(0.0, small) / big : 0;
+}
 
 // Hartley's normalisation: centroid at 0, mean distance sqrt(2).
 cv::Matx33d Normaliser(const std::vector<cv::Point2d>& pts) {
@@ -65,7 +87,7 @@ Result<std::vector<PointPair>> ParsePointPairs(const std::string& text, const st
                                ": expected {\"image\": [x, y], \"pitch\": [x, y]} with finite numbers");
       }
       pairs.push_back(pp);
-      if (pairs.size() > kMaxPairs) return Status::Invalid(where + ": more than 10000 pairs");
+      if (pairs.size() > kMaxPairs) return Status::Invalid(where + ": more than 1000 pairs");
     }
   } else {
     std::istringstream in(text);
@@ -80,7 +102,7 @@ Result<std::vector<PointPair>> ParsePointPairs(const std::string& text, const st
       while (fields >> tok) {
         char* end = nullptr;
         double x = std::strtod(tok.c_str(), &end);
-        if (end == tok.c_str() || *end != '\0' || !std::isfinite(x)) {
+        if (end == tok.c_str() || *end != '\0' || !std::isfinite(x) || std::fabs(x) > kMaxCoordinate) {
           // A header line of names ("image_x,image_y,...") is allowed first.
           if (pairs.empty() && v.empty() && std::isalpha(static_cast<unsigned char>(tok[0]))) { v.clear(); s.clear(); break; }
           return Status::Invalid(At(where, line) + "'" + tok.substr(0, 40) + "' is not a number; each line is "
@@ -94,7 +116,7 @@ Result<std::vector<PointPair>> ParsePointPairs(const std::string& text, const st
                                std::to_string(v.size()));
       }
       pairs.push_back({{v[0], v[1]}, {v[2], v[3]}, line});
-      if (pairs.size() > kMaxPairs) return Status::Invalid(where + ": more than 10000 pairs");
+      if (pairs.size() > kMaxPairs) return Status::Invalid(where + ": more than 1000 pairs");
     }
   }
   return pairs;
@@ -135,6 +157,13 @@ Result<Homography> FitHomography(const std::vector<PointPair>& pairs, const std:
     img.push_back(p.image);
     pit.push_back(p.pitch);
   }
+  // Points close to one line (in the image or on the pitch) fit anything.
+  for (bool image : {true, false}) {
+    if (Roundness(image ? img : pit) < 1e-4) {
+      return Status::Invalid(where + ": the " + std::string(image ? "image" : "pitch") +
+                             " points lie on (nearly) one line; spread them over the pitch");
+    }
+  }
   cv::Matx33d t1 = Normaliser(img), t2 = Normaliser(pit);
   cv::Mat a(static_cast<int>(2 * pairs.size()), 9, CV_64F, cv::Scalar(0));
   for (size_t i = 0; i < pairs.size(); ++i) {
@@ -146,7 +175,9 @@ Result<Homography> FitHomography(const std::vector<PointPair>& pairs, const std:
     std::copy(row0, row0 + 9, r0);
     std::copy(row1, row1 + 9, r1);
   }
-  cv::SVD svd(a, cv::SVD::FULL_UV);
+  // Only V is needed; a full U would be 2N x 2N. With 4 pairs (8 rows) the null
+  // vector is V's 9th row, which only FULL_UV computes.
+  cv::SVD svd(a, a.rows < 9 ? cv::SVD::FULL_UV : 0);
   // A second (near) null direction: the points do not fix the homography.
   const cv::Mat& w = svd.w;
   int n = w.rows;
@@ -181,6 +212,9 @@ Result<Homography> FitHomography(const std::vector<PointPair>& pairs, const std:
     out.max = std::max(out.max, e);
   }
   out.rms = std::sqrt(sum / pairs.size());
+  bool finite = std::isfinite(out.rms);
+  for (double v : h.val) finite = finite && std::isfinite(v);
+  if (!finite) return Status::Invalid(where + ": the fit is not finite; check the coordinates");
   return out;
 }
 

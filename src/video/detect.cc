@@ -28,7 +28,8 @@ std::string Fingerprint(const DetectOptions& o) {
     << "|" << d.hog_scale << "|" << d.hog_stride << "|" << d.mog2_history << "|"
     << d.mog2_var_threshold << "|" << d.min_area << "|" << BaseName(d.model) << "|" << d.decode
     << "|" << d.input_width << "x" << d.input_height << "|" << d.scale << "|" << d.swap_rb << "|"
-    << d.tiles_x << "x" << d.tiles_y << "|" << o.max_frames;
+    << d.tiles_x << "x" << d.tiles_y << "|" << o.max_frames << "|preroll " << o.preroll_frames << "/"
+    << o.preroll_step << " rates-by-global-frame";
   for (int c : d.classes) s << "," << c;
   return s.str();
 }
@@ -145,13 +146,15 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
   // it is shown 1/min(2n, history); the rate is set from the frame's global
   // number instead, so a segment's frames get the weights they get in one run.
   const bool stateful = (*detector)->Stateful();
-  const int history = std::max(1, o.detector.mog2_history);
+  const int history = std::max(2, o.detector.mog2_history);
   // The weight of the frames [g - span*stride, g] shown as the one frame g.
   auto rate = [&](int64_t global, int span) {
     double keep = 1;
     int64_t n = global / o.stride + 1;  // 1-based count of the frames a one-segment run shows
     for (int m = 0; m < span && n - m >= 1; ++m) keep *= 1 - 1.0 / std::min<int64_t>(2 * (n - m), history);
-    return n <= 1 ? -1.0 : 1 - keep;  // MOG2 initialises on the first frame itself
+    // MOG2 initialises on the first frame itself, and a rate of 1 would make it
+    // start again.
+    return n <= 1 ? -1.0 : std::min(0.999, 1 - keep);
   };
   // It starts blind: warm it on the frames before this segment, from the earlier
   // segments' files, every preroll_step-th, reporting nothing for them, so a cut

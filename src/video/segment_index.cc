@@ -123,20 +123,26 @@ std::vector<SegmentPlan> PlanSegments(const std::vector<PacketMark>& packets, do
   const double kEps = 1e-9;
   auto from = [&](size_t k) { return k == 0 ? -1e300 : packets[plans[k].begin].time - kEps; };
   auto until = [&](size_t k) { return k + 1 < plans.size() ? packets[plans[k + 1].begin].time - kEps : 1e300; };
+  // The earliest time of packets [j, end): what a file ending at j lacks.
+  std::vector<double> later_min(packets.size() + 1, 1e300);
+  for (size_t j = packets.size(); j-- > 0;) later_min[j] = std::min(later_min[j + 1], packets[j].time);
   for (size_t k = 0; k < plans.size(); ++k) {
     SegmentPlan& p = plans[k];
     // The file ends where every packet shown before its last needed time is in it:
-    // the leading pictures of the keyframe that ends it come after that keyframe.
+    // the leading pictures of the keyframe that ends it come after that keyframe,
+    // before the keyframe after it (a stray early timestamp further on is not
+    // followed: it would pull every file to the end of the video).
     double need_until = p.overlap_end > p.end && p.overlap_end < packets.size()
                             ? packets[p.overlap_end].time - kEps
                             : until(k);
     p.file_end = p.overlap_end;
-    for (size_t j = p.overlap_end; j < packets.size(); ++j)
+    for (size_t j = p.overlap_end; j < packets.size(); ++j) {
+      if (j > p.overlap_end && packets[j].key) break;
       if (packets[j].time < need_until) p.file_end = j + 1;
+    }
     // Frames shown after the owned ones count as overlap while they follow on
     // without a gap: up to the earliest time not in the file.
-    double gap = 1e300;
-    for (size_t j = p.file_end; j < packets.size(); ++j) gap = std::min(gap, packets[j].time);
+    const double gap = later_min[p.file_end];
     for (size_t j = p.begin; j < p.file_end; ++j) {
       double t = packets[j].time;
       if (t < from(k)) ++p.leading;

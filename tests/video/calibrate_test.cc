@@ -52,6 +52,9 @@ TEST(Calibrate, RefusesWhatCannotFixAPlane) {
   EXPECT_NE(line.status().message().find("lines 1, 2 and 3"), std::string::npos) << line.status().message();
   auto all_on_line = FitHomography(Pairs({{0, 0}, {10, 0}, {20, 0}, {30, 0}, {40, 0}}), "p.txt");
   EXPECT_FALSE(all_on_line.ok());
+  // Noisy clicks along one touchline: nearly one line, refused rather than fitted wildly.
+  auto near_line = FitHomography(Pairs({{0, 0}, {20, 0.001}, {40, 0}, {60, 0.002}, {80, 0}}), "p.txt");
+  EXPECT_FALSE(near_line.ok());
   auto same = FitHomography(Pairs({{0, 0}, {105, 0}, {105, 68}, {0, 68}, {0, 0}}), "p.txt");
   EXPECT_FALSE(same.ok());
   EXPECT_NE(same.status().message().find("p.txt:5"), std::string::npos) << same.status().message();
@@ -70,6 +73,7 @@ TEST(Calibrate, ParsesTextAndJsonAndNamesTheBadLine) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("p.txt:2: 'x'"), std::string::npos) << bad.status().message();
   EXPECT_FALSE(ParsePointPairs("1 2 3 nan\n", "p.txt").ok());
+  EXPECT_FALSE(ParsePointPairs("1 2 3 1e300\n", "p.txt").ok());
   EXPECT_FALSE(ParsePointPairs(R"([{"image": [1], "pitch": [3, 4]}])", "p.json").ok());
 }
 

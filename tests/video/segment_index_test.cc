@@ -94,6 +94,17 @@ TEST(PlanSegments, OpenGopLeadingPicturesStayWithTheSegmentTheyAreShownIn) {
   EXPECT_EQ(total, 30);  // every frame owned once
 }
 
+TEST(PlanSegments, AStrayEarlyTimestampDoesNotPullFilesToTheEnd) {
+  auto p = Packets(120, 10, 10);
+  p[116].time = 0.05;  // a broken packet near the end claims to be shown at the start
+  auto plans = PlanSegments(p, 1.0, 0);
+  ASSERT_GE(plans.size(), 10u);
+  for (size_t k = 0; k + 2 < plans.size(); ++k) {
+    EXPECT_EQ(plans[k].file_end, plans[k].end) << k;
+    EXPECT_EQ(plans[k].overlap, 0) << k;
+  }
+}
+
 TEST(PlanSegments, ClosedGopsOwnTheirPackets) {
   auto plans = PlanSegments(Packets(100, 10, 10), 2.5, 0);
   for (const auto& q : plans) {
