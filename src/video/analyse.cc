@@ -152,7 +152,7 @@ Result<FrameMap> ScanFrames(const std::string& path, int stream) {
 
 Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
   if (o.out_dir.empty()) return Status::Invalid("no output folder: pass --out or set NIGHTSHIFT_OUTPUT_DIR");
-  double decode_cpu = 0;  // CPU seconds decoding (thread clocks)
+  double decode_cpu = 0;  // CPU seconds decoding the video
   std::string tracks_path = IsDirectory(o.tracks) ? o.tracks + "/tracks.jsonl" : o.tracks;
   auto boxes = ReadTracks(tracks_path, "--input");
   if (!boxes.ok()) return boxes.status();
@@ -180,6 +180,8 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
   int width = 0, height = 0;
   int64_t seeks = 0;
   if (!o.video.empty()) {
+    const double process_cpu0 = ProcessCpuSeconds();
+    double sample_cpu = 0;
     Decoder::Options dopt;
     dopt.threads = o.threads;
     dopt.flag = "--video";
@@ -247,9 +249,7 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
           }
           // Decode up to the target.
           while (true) {
-            double t0 = ThreadCpuSeconds();
             auto more = (*dec)->NextIf(&f, want);
-            decode_cpu += ThreadCpuSeconds() - t0;
             if (!more.ok()) return more.status();
             if (!*more) {
               placed = pos + 1 == static_cast<int64_t>(map.pts.size());  // every frame came out
@@ -266,7 +266,11 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
             sought = false;
             pos = i;
             decoded_any = true;
-            if (!f.bgr.empty()) sample(f, wanted.at(i));
+            if (!f.bgr.empty()) {
+              double t0 = ThreadCpuSeconds();
+              sample(f, wanted.at(i));
+              sample_cpu += ThreadCpuSeconds() - t0;
+            }
             if (i >= target->first) break;
           }
         }
@@ -293,14 +297,20 @@ Result<AnalyseSummary> RunAnalyse(const AnalyseOptions& o) {
           decoded_any = true;
           if (f.index > last) break;
           auto it = wanted.find(f.index);
-          if (it != wanted.end()) sample(f, it->second);
+          if (it != wanted.end()) {
+            double t0 = ThreadCpuSeconds();
+            sample(f, it->second);
+            sample_cpu += ThreadCpuSeconds() - t0;
+          }
         }
-        decode_cpu += prefetch.decode_seconds();
       }
     } catch (const cv::Exception& e) {
       return Status::Internal(o.video + ": sampling colours failed: " + e.what());
     }
     if (!decoded_any) return Status::Invalid(o.video + ": no video frame could be decoded");
+    // FFmpeg decodes on threads of its own (--threads): the process's CPU over
+    // this phase, less the sampling done on this thread.
+    decode_cpu = ProcessCpuSeconds() - process_cpu0 - sample_cpu;
   } else {
     for (const auto& b : *boxes) {
       width = std::max(width, int(b.box.x + b.box.w));

@@ -24,6 +24,8 @@ namespace ns::video {
 
 // CPU seconds of the calling thread (CLOCK_THREAD_CPUTIME_ID).
 double ThreadCpuSeconds();
+// CPU seconds of the whole process (CLOCK_PROCESS_CPUTIME_ID).
+double ProcessCpuSeconds();
 
 class Prefetcher {
  public:
