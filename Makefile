@@ -25,6 +25,7 @@ bench: build
 	scripts/setup --bench
 	bench/dag_overhead
 	bench/video/run
+	bench/video/realtime
 	bench/spot/run
 	bench/server/run
 	bench/models/run
