@@ -480,6 +480,51 @@ TEST(VideoSharedData, YoloFastestFindsPeople) {
   }
 }
 
+// The summary's fields agree with each other on the one-person-at-a-time clip
+// too (vtest.avi and the gym clip are checked above): max >= avg, ends >= starts,
+// and the counts add up.
+TEST(VideoSharedData, PeopleOneByOneSummaryIsConsistent) {
+  REQUIRE_SHARED("models/yolo-fastest-1.1/yolo-fastest-1.1_body.weights");
+  REQUIRE_SHARED("videos/people_one_by_one.mp4");
+  std::string dir = TestDir();
+  std::string v = SharedData() + "/videos/people_one_by_one.mp4";
+  std::string m = SharedData() + "/models/yolo-fastest-1.1/";
+  ASSERT_EQ(RunVideo({"detect", "--input", v, "--detector", "dnn", "--model", m + "yolo-fastest-1.1_body.weights",
+                      "--config", m + "yolo-fastest-1.1_body.cfg", "--stride", "5", "--out", "det"},
+                     dir, {}, 300)
+                .code,
+            0);
+  ASSERT_EQ(RunVideo({"track", "--input", "det", "--out", "trk"}, dir).code, 0);
+  auto a = RunVideo({"analyse", "--input", "trk", "--video", v, "--out", "ana"}, dir);
+  ASSERT_EQ(a.code, 0) << a.err;
+  auto tj = ReadJson(dir + "/trk/tracks.json");
+  int64_t boxes = 0;
+  for (const auto& t : tj["per_track"]) {
+    boxes += t["boxes"].get<int64_t>();
+    EXPECT_GE(t["last_frame"].get<int64_t>(), t["first_frame"].get<int64_t>());
+    EXPECT_GE(t["last_time"].get<double>(), t["first_time"].get<double>());
+  }
+  EXPECT_EQ(boxes, tj["boxes"].get<int64_t>());
+  EXPECT_EQ(tj["per_track"].size(), tj["tracks"].get<size_t>());
+  auto s = ReadJson(dir + "/ana/summary.json");
+  EXPECT_GT(s["tracks_analysed"].get<int>(), 3);
+  EXPECT_LE(s["tracks_analysed"].get<int>(), s["tracks_total"].get<int>());
+  EXPECT_EQ(s["tracks_total"].get<size_t>(), tj["per_track"].size());
+  size_t in_teams = 0;
+  for (const auto& team : s["teams"]) in_teams += team["tracks"].size();
+  size_t with_team = 0;
+  for (const auto& t : s["tracks"]) {
+    EXPECT_GE(t["max_speed"].get<double>(), t["avg_speed"].get<double>()) << t.dump();
+    EXPECT_GE(t["last_time"].get<double>(), t["first_time"].get<double>());
+    EXPECT_GE(t["distance"].get<double>(), 0);
+    if (t["team"].get<int>() >= 0) ++with_team;
+  }
+  EXPECT_EQ(in_teams, with_team);
+  if (s["teams_found"] == false) {
+    EXPECT_FALSE(s["no_teams_reason"].get<std::string>().empty());
+  }
+}
+
 TEST(VideoSharedData, FastestDetOnnxWithClassFilterAndTiles) {
   REQUIRE_SHARED("models/fastestdet/FastestDet.onnx");
   REQUIRE_SHARED("videos/people_one_by_one.mp4");
