@@ -174,8 +174,10 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
       popt.leading_packets = prev.leading_frames;
       auto pdec = Decoder::Open(DirName(o.index_path) + "/" + prev.file, popt);
       if (!pdec.ok()) return Status(pdec.status().code(), "pre-roll from an earlier segment: " + pdec.status().message());
-      // Samples on a grid of global numbers that ends just before this segment.
-      auto sampled = [&](int64_t g) { return g >= from && g < first_frame && (first_frame - 1 - g) % step == 0; };
+      // Samples on a grid of global numbers that ends at the last frame a
+      // one-segment run would show (a multiple of the stride) before this segment.
+      const int64_t last = (first_frame - 1) / o.stride * o.stride;
+      auto sampled = [&](int64_t g) { return g >= from && g <= last && (last - g) % step == 0; };
       VideoFrame pf;
       for (;;) {
         int64_t next = (*pdec)->next_index();

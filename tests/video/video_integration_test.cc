@@ -612,6 +612,28 @@ std::vector<double> FrameTimes(const std::string& path) {
   return times;
 }
 
+// Runs a step once per segment of `idx` (seg/segments.json), one task per
+// segment as the example pipeline runs them, into OUT/seg_NNNN.
+void RunPerSegment(const std::string& dir, const nlohmann::json& idx, const std::vector<std::string>& args,
+                   const std::string& out) {
+  for (const auto& sg : idx["segments"]) {
+    std::string f = sg["file"];
+    std::vector<std::string> a = args;
+    a.insert(a.end(), {"--input", "seg/" + f, "--index", "seg/segments.json", "--out",
+                       out + "/" + f.substr(0, f.find('.'))});
+    auto r = RunVideo(a, dir);
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+}
+
+// The largest difference between two files' frame times, each from its first frame.
+double WorstTimeError(const std::vector<double>& a, const std::vector<double>& b) {
+  double worst = 0;
+  for (size_t k = 0; k < a.size() && k < b.size(); ++k)
+    worst = std::max(worst, std::abs((a[k] - a[0]) - (b[k] - b[0])));
+  return worst;
+}
+
 TEST(VideoSteps, VariableFrameRateKeepsSourceTimesEndToEnd) {
   REQUIRE_VTEST();
   if (Shell("command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null") != 0) {
@@ -632,16 +654,8 @@ TEST(VideoSteps, VariableFrameRateKeepsSourceTimesEndToEnd) {
   ASSERT_EQ(RunVideo({"segment", "--input", "vfr.mp4", "--seconds", "20", "--out", "seg"}, dir).code, 0);
   auto idx = ReadJson(dir + "/seg/segments.json");
   ASSERT_GE(idx["segments"].size(), 2u);
-  // One task per segment, as the example pipeline runs them.
   auto per_segment = [&](std::vector<std::string> args, const std::string& out) {
-    for (const auto& sg : idx["segments"]) {
-      std::string f = sg["file"];
-      std::vector<std::string> a = args;
-      a.insert(a.end(), {"--input", "seg/" + f, "--index", "seg/segments.json", "--out",
-                         out + "/" + f.substr(0, f.find('.'))});
-      auto r = RunVideo(a, dir);
-      ASSERT_EQ(r.code, 0) << r.err;
-    }
+    ASSERT_NO_FATAL_FAILURE(RunPerSegment(dir, idx, args, out));
   };
   per_segment({"detect", "--detector", "mog2"}, "det");
   ASSERT_EQ(RunVideo({"track", "--input", "det", "--out", "trk"}, dir).code, 0);
@@ -659,10 +673,7 @@ TEST(VideoSteps, VariableFrameRateKeepsSourceTimesEndToEnd) {
   ASSERT_EQ(c.code, 0) << c.err;
   auto annotated = FrameTimes(dir + "/vid/annotated.mp4");
   ASSERT_EQ(annotated.size(), source.size());
-  double worst = 0;
-  for (size_t k = 0; k < source.size(); ++k) {
-    worst = std::max(worst, std::abs((annotated[k] - annotated[0]) - (source[k] - source[0])));
-  }
+  double worst = WorstTimeError(annotated, source);
   // The source's own times, to the millisecond (was 21 s off at frame 300).
   EXPECT_LT(worst, 0.002) << "frame 300: source " << source[300] << " s, annotated " << annotated[300] << " s";
 }
@@ -697,14 +708,7 @@ TEST_P(Reencoded, KeepsEveryFrameAndItsTimeThroughSegments) {
   ASSERT_GE(idx["segments"].size(), 3u) << idx.dump();
   EXPECT_EQ(idx["frame_count"], 150);
   auto per_segment = [&](std::vector<std::string> args, const std::string& out) {
-    for (const auto& sg : idx["segments"]) {
-      std::string f = sg["file"];
-      std::vector<std::string> a = args;
-      a.insert(a.end(), {"--input", "seg/" + f, "--index", "seg/segments.json", "--out",
-                         out + "/" + f.substr(0, f.find('.'))});
-      auto r = RunVideo(a, dir);
-      ASSERT_EQ(r.code, 0) << r.err;
-    }
+    ASSERT_NO_FATAL_FAILURE(RunPerSegment(dir, idx, args, out));
   };
   per_segment({"detect", "--detector", "mog2"}, "det");
   for (const auto& sg : idx["segments"]) {
@@ -729,10 +733,7 @@ TEST_P(Reencoded, KeepsEveryFrameAndItsTimeThroughSegments) {
   ASSERT_EQ(c.code, 0) << c.err;
   auto annotated = FrameTimes(dir + "/vid/annotated.mp4");
   ASSERT_EQ(annotated.size(), source.size());
-  worst = 0;
-  for (size_t k = 0; k < source.size(); ++k)
-    worst = std::max(worst, std::abs((annotated[k] - annotated[0]) - (source[k] - source[0])));
-  EXPECT_LT(worst, 0.002);
+  EXPECT_LT(WorstTimeError(annotated, source), 0.002);
 }
 
 INSTANTIATE_TEST_SUITE_P(
