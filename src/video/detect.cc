@@ -109,26 +109,22 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
   // Where this input sits in the whole video.
   int64_t first_frame = 0, owned = -1, overlap = 0;
   double start_time = 0;
-  int rotation = -1;
-  int64_t skip_before_pts = INT64_MIN, leading = 0;
+  Decoder::Options dopt;
+  dopt.threads = o.threads;
+  dopt.flag = "--input";
+  std::optional<SegmentRef> seg;  // with --index
   if (!o.index_path.empty()) {
-    auto seg = FindSegment(o.index_path, o.input);
-    if (!seg.ok()) return seg.status();
+    auto found = FindSegment(o.index_path, o.input);
+    if (!found.ok()) return found.status();
+    seg = std::move(*found);
     first_frame = seg->entry.first_frame;
     owned = seg->entry.frame_count;
     overlap = seg->entry.overlap_frames;
     start_time = seg->entry.start_time;
-    rotation = seg->index.rotation;
-    if (seg->entry.has_start_pts) skip_before_pts = seg->entry.start_pts;
-    leading = seg->entry.leading_frames;
+    dopt.rotation = seg->index.rotation;
+    dopt.skip_before_pts = seg->entry.SkipBeforePts();
+    dopt.leading_packets = seg->entry.leading_frames;
   }
-
-  Decoder::Options dopt;
-  dopt.threads = o.threads;
-  dopt.rotation = rotation;
-  dopt.flag = "--input";
-  dopt.skip_before_pts = skip_before_pts;
-  dopt.leading_packets = leading;
   auto dec = Decoder::Open(o.input, dopt);
   if (!dec.ok()) return dec.status();
   auto detector = MakeDetector(o.detector);
@@ -161,16 +157,14 @@ Result<DetectSummary> RunDetect(const DetectOptions& o) {
   // neither makes people vanish nor leaves ghosts of people who stood still.
   const int64_t preroll = o.preroll_frames >= 0 ? o.preroll_frames : int64_t{3} * history * o.stride;
   bool own_schedule = first_frame > 0;  // a later segment with no pre-roll learns from scratch
-  if (stateful && !o.index_path.empty() && preroll > 0 && first_frame > 0) {
-    auto seg = FindSegment(o.index_path, o.input);
-    if (!seg.ok()) return seg.status();
+  if (stateful && seg && preroll > 0 && first_frame > 0) {
     const int step = std::max(1, o.preroll_step) * o.stride;
     const int64_t from = std::max<int64_t>(0, first_frame - preroll);
     int64_t first_sample = -1;  // MOG2 is re-initialised on it
     for (const SegmentEntry& prev : seg->index.segments) {
       if (prev.first_frame >= first_frame || prev.first_frame + prev.frame_count <= from) continue;
       Decoder::Options popt = dopt;
-      popt.skip_before_pts = prev.has_start_pts ? prev.start_pts : INT64_MIN;
+      popt.skip_before_pts = prev.SkipBeforePts();
       popt.leading_packets = prev.leading_frames;
       auto pdec = Decoder::Open(DirName(o.index_path) + "/" + prev.file, popt);
       if (!pdec.ok()) return Status(pdec.status().code(), "pre-roll from an earlier segment: " + pdec.status().message());

@@ -199,7 +199,7 @@ Result<RenderSummary> RunRender(const RenderOptions& o) {
     fps = seg->index.fps;
     start_time = seg->entry.start_time;
     dopt.rotation = seg->index.rotation;
-    if (seg->entry.has_start_pts) dopt.skip_before_pts = seg->entry.start_pts;
+    dopt.skip_before_pts = seg->entry.SkipBeforePts();
     dopt.leading_packets = seg->entry.leading_frames;
   }
   auto dec = Decoder::Open(o.video, dopt);

@@ -30,6 +30,8 @@ struct SegmentEntry {
   int64_t leading_frames = 0;
   int64_t start_pts = 0;   // start_time in the segment file's stream ticks (after leading_frames)
   bool has_start_pts = false;
+  // What a reader of the file drops before (Decoder::Options::skip_before_pts).
+  int64_t SkipBeforePts() const { return has_start_pts ? start_pts : INT64_MIN; }
 };
 
 struct SegmentIndex {
